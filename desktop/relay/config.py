@@ -1,0 +1,96 @@
+"""Relay configuration: environment variables first, so a deployment, the demo
+and the tests all set the relay up the same way. Flags may override them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8765
+ENV_PREFIX: Final = "PROFITRINGER_"
+
+
+def default_data_dir() -> Path:
+    """Where the relay keeps its database and key file unless told otherwise."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "profitringer" / "relay"
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(ENV_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name} must be a number, not {raw!r}") from exc
+
+
+@dataclass
+class RelaySettings:
+    """Everything a relay needs to start. Durations are in seconds."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    public_url: str | None = None
+
+    zoom_client_id: str | None = None
+    zoom_client_secret: str | None = None
+    zoom_webhook_secret: str | None = None
+    zoom_oauth_url: str = "https://zoom.us"
+    zoom_api_url: str = "https://api.zoom.us"
+    #: Encryption keys for Zoom tokens at rest, newest first; empty: a key file.
+    token_keys: list[str] = field(default_factory=list)
+
+    session_lifetime: float = 30 * 24 * 3600
+    max_body_bytes: int = 64 * 1024
+    #: Sign-in throttling, per email and per client address.
+    signin_window: float = 15 * 60
+    signin_slow_after: int = 3
+    signin_delay_step: float = 0.25
+    signin_max_delay: float = 2.0
+    signin_refuse_after: int = 10
+    #: Live-socket heartbeat (WebSocket ping) interval and its answer timeout.
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    #: Seconds a browser client has to send its first-frame auth.
+    ws_auth_timeout: float = 10.0
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def zoom_configured(self) -> bool:
+        return bool(self.zoom_client_id and self.zoom_client_secret)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RelaySettings:
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value if value else None
+
+        settings = cls()
+        if data_dir := get("DATA_DIR"):
+            settings.data_dir = Path(data_dir)
+        settings.public_url = get("PUBLIC_URL")
+        settings.zoom_client_id = get("ZOOM_CLIENT_ID")
+        settings.zoom_client_secret = get("ZOOM_CLIENT_SECRET")
+        settings.zoom_webhook_secret = get("ZOOM_WEBHOOK_SECRET")
+        settings.zoom_oauth_url = (get("ZOOM_OAUTH_URL") or settings.zoom_oauth_url).rstrip("/")
+        settings.zoom_api_url = (get("ZOOM_API_URL") or settings.zoom_api_url).rstrip("/")
+        keys = get("TOKEN_KEYS")
+        settings.token_keys = [k.strip() for k in keys.split(",") if k.strip()] if keys else []
+        settings.session_lifetime = _float(env, "SESSION_LIFETIME", settings.session_lifetime)
+        settings.ws_ping_interval = _float(env, "WS_PING_INTERVAL", settings.ws_ping_interval)
+        settings.ws_ping_timeout = _float(env, "WS_PING_TIMEOUT", settings.ws_ping_timeout)
+        settings.signin_delay_step = _float(env, "SIGNIN_DELAY_STEP", settings.signin_delay_step)
+        return settings

@@ -1,0 +1,90 @@
+"""The live socket ``GET /api/v1/live``: a snapshot on connect, then one update
+per committed change, until the client leaves or its session ends (4401)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from desktop.core.wire import CLOSE_SESSION_GONE, live_message
+from desktop.relay.api import bearer_token
+from desktop.relay.hub import QueuedSubscriber
+from desktop.relay.relay import Relay
+from desktop.relay.service import AccountGone
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+async def _first_frame_token(websocket: WebSocket, wait_seconds: float) -> str | None:
+    """A browser cannot set headers on a WebSocket: it sends
+    ``{"type": "auth", "token": ...}`` as its first frame instead."""
+    try:
+        raw = await asyncio.wait_for(websocket.receive_text(), wait_seconds)
+        message = json.loads(raw)
+    except (TimeoutError, WebSocketDisconnect, ValueError, KeyError, RuntimeError):
+        return None
+    if isinstance(message, dict) and message.get("type") == "auth":
+        token = message.get("token")
+        if isinstance(token, str) and token:
+            return token
+    return None
+
+
+async def _drain(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends until it goes away."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+@router.websocket("/api/v1/live")
+async def live(websocket: WebSocket) -> None:
+    relay: Relay = websocket.app.state.relay
+    token = bearer_token(websocket.headers.get("authorization"))
+    await websocket.accept()
+    if token is None:
+        token = await _first_frame_token(websocket, relay.settings.ws_auth_timeout)
+    session = relay.session_for(token) if token else None
+    if session is None:
+        with contextlib.suppress(Exception):
+            await websocket.close(CLOSE_SESSION_GONE, "sign in again")
+        return
+
+    async def close(code: int, reason: str) -> None:
+        await websocket.close(code, reason)
+
+    subscriber = QueuedSubscriber(session.account_id, session.id, websocket.send_text, close)
+    relay.hub.add(subscriber)
+    loop = asyncio.get_running_loop()
+    expiry = loop.call_later(
+        max(0.0, (session.expires_at - relay.clock()).total_seconds()),
+        subscriber.close,
+        CLOSE_SESSION_GONE,
+        "session expired",
+    )
+    try:
+        try:
+            snapshot = relay.service.document(session.account_id)
+        except AccountGone:
+            subscriber.close(CLOSE_SESSION_GONE, "account deleted")
+        else:
+            subscriber.deliver(json.dumps(live_message("snapshot", snapshot)))
+        writer = asyncio.create_task(subscriber.run())
+        reader = asyncio.create_task(_drain(websocket))
+        _, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    finally:
+        expiry.cancel()
+        relay.hub.remove(subscriber)

@@ -1,0 +1,166 @@
+"""The relay's parts, wired once: store, hub, availability service, throttle.
+
+:class:`Relay` is what the HTTP layer talks to; tests may build one directly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Final
+
+from desktop.core.wire import CLOSE_SESSION_GONE, now_utc
+from desktop.relay.config import RelaySettings
+from desktop.relay.hub import LiveHub
+from desktop.relay.passwords import (
+    hash_password,
+    new_session_token,
+    token_hash,
+    verify_password,
+)
+from desktop.relay.service import AvailabilityService
+from desktop.relay.storage import Account, Session, StorageError, Store
+from desktop.relay.throttle import SignInThrottle
+
+log = logging.getLogger(__name__)
+
+LOCK_FILENAME: Final = "relay.lock"
+MAX_DEVICE_NAME: Final = 100
+
+
+class SignInRefused(Exception):
+    """Too many failed sign-ins: try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many failed sign-ins")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    account: Account | None
+    token: str | None
+    #: Seconds the caller must wait before answering (slowing brute force).
+    delay: float
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the data dir: two relays on one database would
+    each think they own the live sockets and the Zoom refresh tokens."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / LOCK_FILENAME, "a+")  # noqa: SIM115 - held for the relay's life
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise StorageError(
+            f"another relay is already using {data_dir} (its lock file {LOCK_FILENAME} is held)."
+            " Stop that relay, or give this one another --data-dir."
+        ) from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+class Relay:
+    def __init__(
+        self,
+        settings: RelaySettings,
+        clock: Callable[[], datetime] = now_utc,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._lock = _lock_data_dir(settings.data_dir)
+        try:
+            self.store = Store.open(settings.data_dir)
+        except BaseException:
+            self._lock.close()
+            raise
+        self.hub = LiveHub()
+        self.service = AvailabilityService(self.store, self.hub, clock)
+        self.throttle = SignInThrottle(
+            monotonic,
+            window=settings.signin_window,
+            slow_after=settings.signin_slow_after,
+            delay_step=settings.signin_delay_step,
+            max_delay=settings.signin_max_delay,
+            refuse_after=settings.signin_refuse_after,
+        )
+        #: Called with an account id before the account is deleted (the Zoom
+        #: integration revokes and deletes its tokens there).
+        self.account_deletion_hooks: list[Callable[[str], Awaitable[None]]] = []
+
+    def close(self) -> None:
+        self.service.stop()
+        self.store.close()
+        self._lock.close()
+
+    # -- accounts and sessions ------------------------------------------------------------
+
+    def add_user(self, email: str, password: str) -> Account:
+        email = email.strip()
+        if "@" not in email or len(email) > 254:
+            raise ValueError(f"{email!r} is not an email address")
+        if len(password) < 8:
+            raise ValueError("the password must have at least 8 characters")
+        return self.store.add_account(email, hash_password(password), self.clock())
+
+    def sign_in(self, email: str, password: str, device_name: str, address: str) -> SignInResult:
+        """Check the password; on success create a session and return its token.
+
+        Failures are counted per email and per address; past a few the caller
+        is told to wait, past more the attempt is refused without checking.
+        """
+        email = email.strip()
+        keys = [f"email:{email.lower()}", f"addr:{address}"]
+        verdict = self.throttle.check(keys)
+        if verdict.refused:
+            raise SignInRefused(verdict.retry_after)
+        account = self.store.account_by_email(email)
+        if not verify_password(password, account.password_hash if account else None):
+            self.throttle.failed(keys)
+            return SignInResult(None, None, verdict.delay)
+        assert account is not None
+        self.throttle.succeeded(keys[:1])
+        token = new_session_token()
+        now = self.clock()
+        self.store.add_session(
+            account.id,
+            token_hash(token),
+            device_name[:MAX_DEVICE_NAME],
+            now,
+            now + timedelta(seconds=self.settings.session_lifetime),
+        )
+        return SignInResult(account, token, verdict.delay)
+
+    def session_for(self, token: str) -> Session | None:
+        """The live session a bearer token belongs to, or ``None``."""
+        session = self.store.session_by_token_hash(token_hash(token))
+        if session is None:
+            return None
+        if session.expires_at <= self.clock():
+            self.end_session(session.id)
+            return None
+        return session
+
+    def end_session(self, session_id: int) -> None:
+        self.store.delete_session(session_id)
+        self.hub.close_session(session_id, CLOSE_SESSION_GONE, "signed out")
+
+    async def before_account_deleted(self, account_id: str) -> None:
+        for hook in self.account_deletion_hooks:
+            await hook(account_id)
+
+    def delete_account(self, account_id: str) -> None:
+        self.service.forget(account_id)
+        self.store.delete_account(account_id)
+        self.hub.close_account(account_id, CLOSE_SESSION_GONE, "account deleted")

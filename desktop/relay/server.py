@@ -1,0 +1,144 @@
+"""Serving the relay with uvicorn: in the foreground (the CLI) or in a thread
+(tests and benchmarks), always through the same configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+
+import uvicorn
+from fastapi import FastAPI
+
+from desktop.relay.app import Installer, create_app
+from desktop.relay.config import RelaySettings
+from desktop.relay.relay import Relay
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def installers() -> list[Installer]:
+    """The optional parts every relay runs with."""
+    return []
+
+
+def build_app(relay: Relay) -> FastAPI:
+    return create_app(relay, installers())
+
+
+def uvicorn_config(
+    app: FastAPI, settings: RelaySettings, sock_port: int | None = None
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port if sock_port is None else sock_port,
+        log_level="warning",
+        access_log=False,  # our AccessLog leaves out query strings
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
+        ws_max_size=settings.max_body_bytes,
+        timeout_keep_alive=5,
+        lifespan="on",
+        server_header=False,
+    )
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+
+
+def serve(settings: RelaySettings) -> int:
+    """Open the relay and serve until interrupted. Returns an exit status."""
+    relay = Relay(settings)
+    try:
+        app = build_app(relay)
+        log.info(
+            "relay serving on http://%s:%d (data in %s)",
+            settings.host,
+            settings.port,
+            settings.data_dir,
+        )
+        server = uvicorn.Server(uvicorn_config(app, settings))
+        server.run()
+    finally:
+        relay.close()
+    return 0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ThreadedRelay:
+    """A relay serving from a background thread, for tests and benchmarks.
+
+    ``start()`` returns once the server accepts connections; ``stop()`` returns
+    once it has shut down and released its data dir. Start again to restart on
+    the same port and data dir.
+    """
+
+    def __init__(self, settings: RelaySettings) -> None:
+        if settings.port == 0:
+            settings.port = free_port(settings.host)
+        self.settings = settings
+        self.relay: Relay | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        relay = Relay(self.settings)
+        self.relay = relay
+        server = uvicorn.Server(uvicorn_config(build_app(relay), self.settings))
+        self._server = server
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                asyncio.run(self._serve(server, ready))
+            except BaseException as exc:  # reported to start() or stop()
+                self._error = exc
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="relay", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout) or not server.started:
+            self.stop()
+            raise RuntimeError(f"the relay did not start: {self._error!r}")
+
+    async def _serve(self, server: uvicorn.Server, ready: threading.Event) -> None:
+        task = asyncio.create_task(server.serve())
+        # uvicorn offers no "started" event; this only runs while starting up.
+        while not server.started and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        ready.set()
+        await task
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(20)
+        if self.relay is not None:
+            self.relay.close()
+        self._server = None
+        self._thread = None
+        self.relay = None
+
+    def __enter__(self) -> ThreadedRelay:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,354 @@
+"""The relay's SQLite store: one file, WAL, versioned migrations.
+
+Everything the relay persists goes through :class:`Store`; nothing else opens
+the database. Calls are synchronous and short, made from the event loop's
+thread, so a read-modify-write inside one method is never interleaved with
+another request's. A deployment that outgrows one process replaces this class
+(PostgreSQL), not its callers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from desktop.core.availability import AccountAvailability, Effective, Override
+from desktop.core.wire import iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME: Final = "relay.sqlite3"
+
+#: Versioned migrations: index + 1 is the schema version each one produces.
+#: Append only; never edit one that has shipped.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE accounts (
+        id            TEXT PRIMARY KEY,
+        email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        seq           INTEGER NOT NULL DEFAULT 0,
+        state         TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id   TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        token_hash   TEXT NOT NULL UNIQUE,
+        device_name  TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT NOT NULL
+    );
+    CREATE INDEX sessions_account ON sessions(account_id);
+    """,
+    """
+    CREATE TABLE zoom_connections (
+        account_id         TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        zoom_user_id       TEXT UNIQUE,
+        zoom_email         TEXT,
+        state              TEXT NOT NULL,
+        since              TEXT NOT NULL,
+        api_url            TEXT,
+        access_token       BLOB,
+        refresh_token      BLOB,
+        access_expires_at  TEXT,
+        refresh_expires_at TEXT
+    );
+    CREATE TABLE oauth_states (
+        state_hash    TEXT PRIMARY KEY,
+        account_id    TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        code_verifier BLOB NOT NULL,
+        expires_at    TEXT NOT NULL
+    );
+    CREATE TABLE relay_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used; the message says what to do about it."""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    email: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class Session:
+    id: int
+    account_id: str
+    email: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredState:
+    account_id: str
+    email: str
+    seq: int
+    state: AccountAvailability
+
+
+def state_to_json(state: AccountAvailability) -> str:
+    override = state.override
+    return json.dumps(
+        {
+            "ringer_on": state.ringer_on,
+            "preferred": state.preferred,
+            "auto_pause": state.auto_pause,
+            "in_meeting": state.in_meeting,
+            "in_meeting_since": iso(state.in_meeting_since),
+            "override": None
+            if override is None
+            else {
+                "value": override.value,
+                "until": override.until,
+                "ends_at": iso(override.ends_at),
+            },
+            "zoom_state": state.zoom_state,
+            "last_presence_ts": state.last_presence_ts,
+            "last_presence_status": state.last_presence_status,
+            "effective": [state.effective.availability, state.effective.reason],
+            "effective_since": iso(state.effective_since),
+        },
+        separators=(",", ":"),
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_iso(value) if isinstance(value, str) else None
+
+
+def state_from_json(text: str) -> AccountAvailability:
+    raw = json.loads(text)
+    override_raw = raw.get("override")
+    override = (
+        None
+        if override_raw is None
+        else Override(override_raw["value"], override_raw["until"], _time(override_raw["ends_at"]))
+    )
+    availability, reason = raw["effective"]
+    return AccountAvailability(
+        ringer_on=raw["ringer_on"],
+        preferred=raw["preferred"],
+        auto_pause=raw["auto_pause"],
+        in_meeting=raw["in_meeting"],
+        in_meeting_since=_time(raw.get("in_meeting_since")),
+        override=override,
+        zoom_state=raw["zoom_state"],
+        last_presence_ts=raw.get("last_presence_ts"),
+        last_presence_status=raw.get("last_presence_status"),
+        effective=Effective(availability, reason),
+        effective_since=_time(raw.get("effective_since")),
+    )
+
+
+class Store:
+    """The relay's database. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Store:
+        """Open (creating if needed) the database in ``data_dir`` and migrate it.
+
+        A file that is not a database, or one another process holds locked,
+        raises :class:`StorageError` naming the file: never a silent reset.
+        """
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / DB_FILENAME
+        try:
+            connection = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            store = cls(connection, path)
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(
+                f"cannot use the relay database {path}: {exc}. If it is locked, stop the "
+                "other relay using this data directory; if it is damaged, restore it from "
+                "a backup or move it aside to start empty."
+            ) from exc
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: committed when the block ends, rolled back on error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StorageError(
+                f"the database {self.path} has schema version {version}, newer than this "
+                f"relay knows ({len(MIGRATIONS)}); run a newer relay"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction() as db:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={number + 1}")
+            log.info("database migrated to schema version %d", number + 1)
+
+    @property
+    def schema_version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def add_account(self, email: str, password_hash: str, now: datetime) -> Account:
+        account = Account(id=uuid.uuid4().hex, email=email, password_hash=password_hash)
+        state = AccountAvailability(effective_since=now)
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT INTO accounts (id, email, password_hash, created_at, seq, state)"
+                    " VALUES (?, ?, ?, ?, 0, ?)",
+                    (account.id, email, password_hash, iso(now), state_to_json(state)),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"an account for {email} already exists") from exc
+        return account
+
+    def account_by_email(self, email: str) -> Account | None:
+        row = self._db.execute(
+            "SELECT id, email, password_hash FROM accounts WHERE email = ?", (email,)
+        ).fetchone()
+        return None if row is None else Account(row["id"], row["email"], row["password_hash"])
+
+    def set_password(self, account_id: str, password_hash: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+            )
+
+    def delete_account(self, account_id: str) -> None:
+        """Delete the account and everything of it; Zoom tokens go first."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE zoom_connections SET access_token = NULL, refresh_token = NULL"
+                " WHERE account_id = ?",
+                (account_id,),
+            )
+            db.execute("DELETE FROM zoom_connections WHERE account_id = ?", (account_id,))
+            db.execute("DELETE FROM oauth_states WHERE account_id = ?", (account_id,))
+            db.execute("DELETE FROM sessions WHERE account_id = ?", (account_id,))
+            db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+
+    def account_ids(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT id FROM accounts ORDER BY id")]
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def add_session(
+        self, account_id: str, token_hash: str, device_name: str, now: datetime, expires: datetime
+    ) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO sessions (account_id, token_hash, device_name, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?)",
+                (account_id, token_hash, device_name, iso(now), iso(expires)),
+            )
+            session_id = cursor.lastrowid
+        assert session_id is not None
+        return session_id
+
+    def session_by_token_hash(self, token_hash: str) -> Session | None:
+        row = self._db.execute(
+            "SELECT s.id, s.account_id, s.expires_at, a.email FROM sessions s"
+            " JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Session(row["id"], row["account_id"], row["email"], parse_iso(row["expires_at"]))
+
+    def delete_session(self, session_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM sessions WHERE expires_at <= ?", (iso(now),)).rowcount
+
+    # -- availability state ---------------------------------------------------------------
+
+    def load_state(self, account_id: str) -> StoredState | None:
+        row = self._db.execute(
+            "SELECT id, email, seq, state FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredState(row["id"], row["email"], row["seq"], state_from_json(row["state"]))
+
+    def save_state(
+        self, db: sqlite3.Connection, account_id: str, state: AccountAvailability
+    ) -> int:
+        """Write ``state`` inside an open transaction and return the account's new seq."""
+        row = db.execute(
+            "UPDATE accounts SET state = ?, seq = seq + 1 WHERE id = ? RETURNING seq",
+            (state_to_json(state), account_id),
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"no account {account_id}")
+        seq: int = row[0]
+        return seq
+
+    # -- small key/value facts about the relay itself -------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM relay_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO relay_meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for the Zoom vault's own statements in a transaction."""
+        return self._db
+
+    def zoom_summary(self, account_id: str) -> tuple[str | None, datetime | None]:
+        """The linked Zoom email and since when the connection is in its state."""
+        row = self._db.execute(
+            "SELECT zoom_email, since FROM zoom_connections WHERE account_id = ?", (account_id,)
+        ).fetchone()
+        if row is None:
+            return None, None
+        return row["zoom_email"], _time(row["since"])

@@ -1,0 +1,1 @@
+"""SVG icons and other files the tray loads through importlib.resources."""

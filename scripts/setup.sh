@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set up a machine for ProfitRinger Desktop: the Debian packages Qt needs (and,
+# with --screen, Xvfb and a tray host for the real-screen test), then a virtual
+# environment in .venv with the project and its test tools. Safe to run again:
+# it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QT_PACKAGES=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
+SCREEN_PACKAGES=(xvfb xauth trayer x11-utils libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0
+  libxkbcommon-x11-0 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
+  libxcb-xkb1 libx11-xcb1)
+
+want=("${QT_PACKAGES[@]}")
+if [[ "${1:-}" == "--screen" ]]; then
+  want+=("${SCREEN_PACKAGES[@]}")
+fi
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for pkg in "${want[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+  done
+fi
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: please install these Debian packages first: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+# Reinstall only when pyproject.toml changed since the last install.
+stamp=.venv/.profitringer-installed
+digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
+  echo "setup: installing the project and its test tools into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test,build]'
+  echo "$digest" >"$stamp"
+fi

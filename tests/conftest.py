@@ -1,0 +1,99 @@
+"""Suite-wide setup: Qt offscreen, no real home/keychain/network, shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Before anything imports Qt: no screen here unless a screen test asks for one.
+if not os.environ.get("PROFITRINGER_SCREEN_TESTS"):
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+# Nothing may read or write the person's home directory: point HOME and the XDG
+# dirs at a throwaway folder for the whole run.
+_FAKE_HOME = Path(tempfile.mkdtemp(prefix="profitringer-test-home-"))
+os.environ["HOME"] = str(_FAKE_HOME)
+for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+    os.environ[_name] = str(_FAKE_HOME / _name.lower())
+os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _loopback_only(address: Any) -> None:
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+        if not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise ConnectionRefusedError(f"tests may not reach the network ({host})")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _loopback_only(address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _loopback_only(address)
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    screen = bool(os.environ.get("PROFITRINGER_SCREEN_TESTS") and os.environ.get("DISPLAY"))
+    skip_screen = pytest.mark.skip(reason="real-screen test: run by scripts/screen-test.sh")
+    for item in items:
+        if "screen" in item.keywords and not screen:
+            item.add_marker(skip_screen)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[Any]:
+    """An in-memory keyring backend, installed for one test and removed after."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.entries: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.entries.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.entries[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            from keyring.errors import PasswordDeleteError
+
+            if self.entries.pop((service, username), None) is None:
+                raise PasswordDeleteError(username)
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Any]:
+    """A real relay on 127.0.0.1 with a temporary data dir."""
+    from tests.support.relay import start_relay
+
+    with start_relay(tmp_path / "relay") as running:
+        yield running

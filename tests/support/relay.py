@@ -1,0 +1,84 @@
+"""A real relay on 127.0.0.1 for tests: uvicorn in a thread, a temporary data dir."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from desktop.core.wire import now_utc
+from desktop.relay.config import RelaySettings
+from desktop.relay.passwords import hash_password
+from desktop.relay.server import ThreadedRelay
+from desktop.relay.storage import Store
+
+
+class RunningRelay:
+    """A relay serving on a free port; restartable on the same port and data dir."""
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self._threaded = ThreadedRelay(settings)
+        self.settings = settings
+
+    @property
+    def url(self) -> str:
+        return self._threaded.url
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/api/v1/live"
+
+    @property
+    def relay(self) -> Any:
+        return self._threaded.relay
+
+    def start(self) -> None:
+        self._threaded.start()
+
+    def stop(self) -> None:
+        self._threaded.stop()
+
+    def add_user(self, email: str, password: str) -> str:
+        """Create an account as ``profitringer relay user add`` does; returns its id."""
+        store = Store.open(self.settings.data_dir)
+        try:
+            return store.add_account(email, hash_password(password), now_utc()).id
+        finally:
+            store.close()
+
+    def sign_in(self, email: str, password: str, device: str = "test") -> str:
+        response = httpx.post(
+            self.url + "/api/v1/sessions",
+            json={"email": email, "password": password, "device_name": device},
+        )
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
+
+
+def relay_settings(data_dir: Path, **overrides: Any) -> RelaySettings:
+    """Settings for a test relay: free port, fast heartbeats, no sign-in delays."""
+    settings = RelaySettings(data_dir=data_dir, port=0)
+    settings.ws_ping_interval = 1.0
+    settings.ws_ping_timeout = 2.0
+    settings.ws_auth_timeout = 1.0
+    settings.signin_delay_step = 0.0
+    settings.signin_max_delay = 0.0
+    for name, value in overrides.items():
+        if not hasattr(settings, name):
+            raise AttributeError(f"RelaySettings has no {name}")
+        setattr(settings, name, value)
+    return settings
+
+
+@contextlib.contextmanager
+def start_relay(data_dir: Path, **overrides: Any) -> Iterator[RunningRelay]:
+    running = RunningRelay(relay_settings(data_dir, **overrides))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
