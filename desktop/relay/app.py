@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -22,72 +23,76 @@ log = logging.getLogger(__name__)
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413 before anyone reads them."""
+    """Read each request body whole before the app sees it, refusing one over
+    ``limit`` bytes with 413 and one that trickles in slower than ``read_timeout``
+    with 408. Bodies here are small JSON documents, so buffering costs nothing,
+    and nothing downstream can swallow the refusal."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, read_timeout: float = 10.0) -> None:
         self.app = app
         self.limit = limit
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.limit
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await self._refuse(send)
-                    return
-        received = 0
-        refused = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, refused
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    refused = True
-                    raise _BodyTooLarge
-            return message
-
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _refuse(send, 413, "body_too_large", self._too_large)
+                return
+        chunks: list[bytes] = []
+        size = 0
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await self._refuse(send)
+            async with asyncio.timeout(self.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limit:
+                        await _refuse(send, 413, "body_too_large", self._too_large)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await _refuse(
+                send, 408, "request_timeout", "The request body arrived too slowly; send it again."
+            )
+            return
+        body = b"".join(chunks)
+        replayed = False
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            error_body("body_too_large", f"The request body is larger than {self.limit} bytes.")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @property
+    def _too_large(self) -> str:
+        return f"The request body is larger than {self.limit} bytes."
 
 
-class _BodyTooLarge(Exception):
-    pass
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class AccessLog:

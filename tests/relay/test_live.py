@@ -163,3 +163,26 @@ def test_unreachable_relay_refuses_the_handshake(relay: RunningRelay) -> None:
             await websockets.connect(url, open_timeout=5)
 
     asyncio.run(scenario())
+
+
+def test_a_time_bound_override_expires_on_time_and_is_pushed(relay: RunningRelay) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    token_a, _ = users(relay)
+
+    async def scenario() -> None:
+        ws = await open_live(relay.ws_url, token_a)
+        await next_message(ws)
+        ends = datetime.now(UTC) + timedelta(seconds=1)
+        await put(
+            relay, token_a, "/api/v1/override", {"value": "unavailable", "until": ends.isoformat()}
+        )
+        set_update = await next_message(ws)
+        assert set_update["state"]["effective"]["reason"] == "override"
+        expired = await next_message(ws, wait=10)
+        assert expired["state"]["cause"] == "override_expired"
+        assert expired["state"]["override"] is None
+        assert expired["state"]["effective"]["availability"] == "available"
+        await ws.close()
+
+    asyncio.run(scenario())
