@@ -1,0 +1,522 @@
+"""The local Zoom over HTTP: Zoom's OAuth, REST and webhook wire format, plus a control API.
+
+Zoom's side (shapes as in ZOOM.md):
+
+- ``GET /oauth/authorize`` — consent page (Allow / Deny), or an immediate
+  redirect when ``auto_approve`` is on. ``login_hint`` or ``user`` (an email or
+  id) picks the consenting user; otherwise the first user, created as
+  ``demo@zoom.example`` if there is none.
+- ``POST /oauth/authorize/decision`` — the consent page's form.
+- ``POST /oauth/token``, ``POST /oauth/revoke`` — Basic client auth, form body.
+- ``GET /v2/users/me``, ``GET /v2/users/{id|me}/presence_status``,
+  ``POST /v2/users/{id|me}/meetings`` — Bearer access token.
+- ``GET /j/{meeting_id}`` — a join page whose buttons put the host in the
+  meeting (``In_Meeting``) and take them out again (``Available``).
+
+Control API (JSON; errors are ``{"error": "<sentence>"}``; no authentication,
+so serve it on loopback only):
+
+- ``GET /_sim/users`` → ``{"users": [...]}``; ``POST /_sim/users``
+  ``{email, first_name?, last_name?, presence?}`` → 201 user.
+- ``POST /_sim/users/{id_or_email}/presence`` ``{status}`` (webhook spelling)
+  → ``{"user": ..., "delivery": attempt}`` once the first delivery attempt of
+  ``user.presence_status_updated`` is done; failures retry in the background.
+- ``POST /_sim/users/{id_or_email}/deauthorize`` → ``{"delivery": attempt}``;
+  revokes the user's tokens and delivers ``app_deauthorized``.
+- ``POST /_sim/users/{id_or_email}/invalidate_tokens`` → ``{"invalidated": n}``.
+- ``POST /_sim/users/{id_or_email}/expire_access_tokens`` → ``{"expired": n}``.
+- ``POST /_sim/validate_endpoint`` → ``{"ok", "status", "detail"}``.
+- ``GET /_sim/deliveries`` → ``{"deliveries": [attempt, ...]}`` where an attempt
+  is ``{delivery_id, event, attempt, url, status, error, ok, at, will_retry}``;
+  ``GET /_sim/deliveries/pending`` → ``{"pending": n}``.
+- ``GET /_sim/issued_tokens`` → ``{"access_tokens", "refresh_tokens", "codes"}``.
+- ``GET /_sim/meetings`` → ``{"meetings": [...]}``.
+- ``POST /_sim/fail`` ``{endpoint: token|revoke|meetings|presence,
+  mode: 500|429|timeout, count}`` → ``{"faults": {...}}``; count 0 clears.
+- ``GET /_sim/config``, ``PUT /_sim/config`` ``{webhook_url?, auto_approve?}``.
+
+``run_in_thread`` serves all this from a background thread for tests and the
+demo; ``ThreadedServer`` does the same for any ASGI app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from desktop.zoomsim.sim import (
+    ApiError,
+    AuthorizeError,
+    ControlError,
+    OAuthError,
+    SimConfig,
+    ZoomSim,
+)
+
+__all__ = ["RunningZoomSim", "ThreadedServer", "create_app", "run_in_thread"]
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:36em;margin:3em auto}}
+button{{font-size:1.1em;margin-right:1em}}</style></head>
+<body><h1>{title}</h1>{body}</body></html>
+"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """Query parameters overlaid with the urlencoded body (Zoom accepts both)."""
+    fields = dict(request.query_params)
+    raw = await request.body()
+    try:
+        fields.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise OAuthError(400, "invalid_request", "The body is not UTF-8 form data.") from None
+    return fields
+
+
+async def _json_object(request: Request, *, empty_ok: bool = True) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip() and empty_ok:
+        return {}
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise ControlError(400, "The body must be a JSON object.")
+    return document
+
+
+def create_app(sim: ZoomSim) -> Starlette:
+    """The local Zoom's ASGI app; its lifespan starts and stops ``sim``'s webhooks."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await sim.start()
+        try:
+            yield
+        finally:
+            await sim.aclose()
+
+    async def fault(endpoint: str, rest: bool) -> Response | None:
+        mode = sim.take_fault(endpoint)
+        if mode is None:
+            return None
+        if mode == "timeout":
+            await sim.stall()
+            status = 504
+        else:
+            status = int(mode)
+        if status == 429:
+            if rest:
+                body: dict[str, Any] = {
+                    "code": 429,
+                    "message": "You have exceeded the daily rate limit of requests (simulated).",
+                }
+            else:
+                body = {"reason": "Too many requests (simulated)", "error": "too_many_requests"}
+        elif rest:
+            body = {"code": status, "message": "Internal error, please retry later (simulated)."}
+        else:
+            body = {"reason": "Internal error (simulated)", "error": "server_error"}
+        return JSONResponse(body, status_code=status)
+
+    def base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    # -- OAuth -----------------------------------------------------------------
+
+    async def authorize(request: Request) -> Response:
+        pending = sim.start_authorization(dict(request.query_params))
+        if sim.config.auto_approve:
+            return RedirectResponse(sim.decide(pending.id, allow=True), status_code=302)
+        user = sim.find_user(pending.user_id)
+        scopes = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in pending.scopes)
+        body = (
+            f"<p>The app <code>{html.escape(sim.config.client_id)}</code> asks to act as "
+            f"<b>{html.escape(user.email)}</b> with these permissions:</p><ul>{scopes}</ul>"
+            '<form method="post" action="/oauth/authorize/decision">'
+            f'<input type="hidden" name="request_id" value="{html.escape(pending.id)}">'
+            '<button type="submit" name="decision" value="allow">Allow</button>'
+            '<button type="submit" name="decision" value="deny">Deny</button></form>'
+        )
+        return _page("Local Zoom: authorize app", body)
+
+    async def decision(request: Request) -> Response:
+        form = await _form(request)
+        target = sim.decide(form.get("request_id", ""), allow=form.get("decision") == "allow")
+        return RedirectResponse(target, status_code=302)
+
+    async def token(request: Request) -> Response:
+        failed = await fault("token", rest=False)
+        if failed is not None:
+            return failed
+        sim.check_client(request.headers.get("authorization"))
+        return JSONResponse(sim.token(await _form(request), base(request)))
+
+    async def revoke(request: Request) -> Response:
+        failed = await fault("revoke", rest=False)
+        if failed is not None:
+            return failed
+        sim.check_client(request.headers.get("authorization"))
+        return JSONResponse(sim.revoke(await _form(request)))
+
+    # -- REST ------------------------------------------------------------------
+
+    async def users_me(request: Request) -> Response:
+        return JSONResponse(sim.me(request.headers.get("authorization")))
+
+    async def presence_status(request: Request) -> Response:
+        failed = await fault("presence", rest=True)
+        if failed is not None:
+            return failed
+        answer = sim.presence_status(
+            request.headers.get("authorization"), request.path_params["user_id"]
+        )
+        return JSONResponse(answer)
+
+    async def create_meeting(request: Request) -> Response:
+        failed = await fault("meetings", rest=True)
+        if failed is not None:
+            return failed
+        authorization = request.headers.get("authorization")
+        sim.authenticate(authorization)  # 401 before looking at the body
+        raw = await request.body()
+        body: Any = {}
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        if not isinstance(body, dict):
+            raise ApiError(400, 300, "Request Body should be a valid JSON object.")
+        meeting = sim.create_meeting(
+            authorization, request.path_params["user_id"], body, base(request)
+        )
+        return JSONResponse(meeting, status_code=201)
+
+    # -- the join page ---------------------------------------------------------
+
+    def find_meeting(request: Request) -> dict[str, Any]:
+        wanted = str(request.path_params["meeting_id"])
+        for meeting in sim.meetings():
+            if str(meeting["id"]) == wanted:
+                return meeting
+        raise ControlError(404, f"There is no meeting {wanted} in the local Zoom.")
+
+    async def join_page(request: Request) -> Response:
+        meeting = find_meeting(request)
+        mid = html.escape(str(meeting["id"]))
+        body = (
+            f"<p>{html.escape(str(meeting['topic']))}, hosted by "
+            f"{html.escape(str(meeting['host_email']))}.</p>"
+            f'<form method="post" action="/j/{mid}/join"><button>Join as host</button></form>'
+            f'<form method="post" action="/j/{mid}/leave"><button>Leave</button></form>'
+        )
+        return _page(f"Local Zoom meeting {meeting['id']}", body)
+
+    async def join_or_leave(request: Request) -> Response:
+        meeting = find_meeting(request)
+        joining = request.url.path.endswith("/join")
+        status = "In_Meeting" if joining else "Available"
+        attempt = await sim.set_presence_async(str(meeting["host_id"]), status)
+        said = "You are in the meeting." if joining else "You left the meeting."
+        sent = f"Webhook: {attempt.status or attempt.error}."
+        return _page("Local Zoom", f"<p>{said}</p><p>{html.escape(sent)}</p>")
+
+    # -- control API -----------------------------------------------------------
+
+    async def list_users(request: Request) -> Response:
+        return JSONResponse({"users": sim.users()})
+
+    async def add_user(request: Request) -> Response:
+        doc = await _json_object(request, empty_ok=False)
+        email = doc.get("email")
+        if not isinstance(email, str):
+            raise ControlError(400, "email is required.")
+        first, last = doc.get("first_name"), doc.get("last_name")
+        presence = doc.get("presence", "Available")
+        if not all(isinstance(v, str | None) for v in (first, last)) or not isinstance(
+            presence, str
+        ):
+            raise ControlError(400, "first_name, last_name and presence must be strings.")
+        user = sim.add_user(email, first, last, presence)
+        return JSONResponse({**user.profile(), "presence_status": user.presence}, status_code=201)
+
+    async def set_presence(request: Request) -> Response:
+        doc = await _json_object(request, empty_ok=False)
+        status = doc.get("status")
+        if not isinstance(status, str):
+            raise ControlError(400, "status is required (a webhook spelling such as In_Meeting).")
+        ref = request.path_params["ref"]
+        attempt = await sim.set_presence_async(ref, status)
+        user = sim.find_user(ref)
+        return JSONResponse(
+            {
+                "user": {**user.profile(), "presence_status": user.presence},
+                "delivery": attempt.as_json(),
+            }
+        )
+
+    async def deauthorize(request: Request) -> Response:
+        attempt = await sim.deauthorize_async(request.path_params["ref"])
+        return JSONResponse({"delivery": attempt.as_json()})
+
+    async def invalidate_tokens(request: Request) -> Response:
+        return JSONResponse({"invalidated": sim.invalidate_tokens(request.path_params["ref"])})
+
+    async def expire_access_tokens(request: Request) -> Response:
+        return JSONResponse({"expired": sim.expire_access_tokens(request.path_params["ref"])})
+
+    async def validate_endpoint(request: Request) -> Response:
+        return JSONResponse(await sim.validate_endpoint_async())
+
+    async def deliveries(request: Request) -> Response:
+        return JSONResponse({"deliveries": sim.deliveries()})
+
+    async def pending(request: Request) -> Response:
+        return JSONResponse({"pending": sim.pending_deliveries()})
+
+    async def issued_tokens(request: Request) -> Response:
+        return JSONResponse(sim.issued_tokens())
+
+    async def meetings(request: Request) -> Response:
+        return JSONResponse({"meetings": sim.meetings()})
+
+    async def fail(request: Request) -> Response:
+        doc = await _json_object(request, empty_ok=False)
+        count = doc.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ControlError(400, "count must be a whole number.")
+        sim.inject_fault(str(doc.get("endpoint")), str(doc.get("mode")), count)
+        return JSONResponse({"faults": sim.faults()})
+
+    def config_view() -> dict[str, Any]:
+        return {
+            "webhook_url": sim.config.webhook_url,
+            "auto_approve": sim.config.auto_approve,
+            "client_id": sim.config.client_id,
+        }
+
+    async def get_config(request: Request) -> Response:
+        return JSONResponse(config_view())
+
+    async def put_config(request: Request) -> Response:
+        doc = await _json_object(request, empty_ok=False)
+        if "webhook_url" in doc:
+            url = doc["webhook_url"]
+            if url is not None and not isinstance(url, str):
+                raise ControlError(400, "webhook_url must be a string or null.")
+            sim.set_webhook_url(url)
+        if "auto_approve" in doc:
+            if not isinstance(doc["auto_approve"], bool):
+                raise ControlError(400, "auto_approve must be true or false.")
+            sim.config.auto_approve = doc["auto_approve"]
+        return JSONResponse(config_view())
+
+    async def index(request: Request) -> Response:
+        return JSONResponse({"service": "local Zoom (ProfitRinger zoomsim)", **config_view()})
+
+    # -- errors ----------------------------------------------------------------
+
+    async def oauth_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OAuthError)
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    async def control_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ControlError)
+        if request.url.path.startswith("/v2/"):
+            return JSONResponse({"code": 1001, "message": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    async def authorize_error(request: Request, exc: Exception) -> Response:
+        return _page("Local Zoom: cannot authorize", f"<p>{html.escape(str(exc))}</p>", 400)
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        OAuthError: oauth_error,
+        ApiError: api_error,
+        ControlError: control_error,
+        AuthorizeError: authorize_error,
+    }
+    routes = [
+        Route("/", index),
+        Route("/oauth/authorize", authorize, methods=["GET"]),
+        Route("/oauth/authorize/decision", decision, methods=["POST"]),
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/oauth/revoke", revoke, methods=["POST"]),
+        Route("/v2/users/me", users_me, methods=["GET"]),
+        Route("/v2/users/{user_id}/presence_status", presence_status, methods=["GET"]),
+        Route("/v2/users/{user_id}/meetings", create_meeting, methods=["POST"]),
+        Route("/j/{meeting_id}", join_page, methods=["GET"]),
+        Route("/j/{meeting_id}/join", join_or_leave, methods=["POST"]),
+        Route("/j/{meeting_id}/leave", join_or_leave, methods=["POST"]),
+        Route("/_sim/users", list_users, methods=["GET"]),
+        Route("/_sim/users", add_user, methods=["POST"]),
+        Route("/_sim/users/{ref}/presence", set_presence, methods=["POST"]),
+        Route("/_sim/users/{ref}/deauthorize", deauthorize, methods=["POST"]),
+        Route("/_sim/users/{ref}/invalidate_tokens", invalidate_tokens, methods=["POST"]),
+        Route("/_sim/users/{ref}/expire_access_tokens", expire_access_tokens, methods=["POST"]),
+        Route("/_sim/validate_endpoint", validate_endpoint, methods=["POST"]),
+        Route("/_sim/deliveries", deliveries, methods=["GET"]),
+        Route("/_sim/deliveries/pending", pending, methods=["GET"]),
+        Route("/_sim/issued_tokens", issued_tokens, methods=["GET"]),
+        Route("/_sim/meetings", meetings, methods=["GET"]),
+        Route("/_sim/fail", fail, methods=["POST"]),
+        Route("/_sim/config", get_config, methods=["GET"]),
+        Route("/_sim/config", put_config, methods=["PUT"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+
+
+class _PromptServer(uvicorn.Server):
+    """A ``uvicorn.Server`` that notices ``should_exit`` at once, not at its next tick.
+
+    ``request_exit()`` may be called from any thread.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exit_requested: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._exit_requested = asyncio.Event()
+        while not await self.on_tick(0):  # tick 0 also refreshes the Date header
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_requested.wait(), 1.0)
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        loop, event = self._loop, self._exit_requested
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(event.set)
+
+
+class ThreadedServer:
+    """Any ASGI app served by uvicorn from a background thread on 127.0.0.1.
+
+    The port is bound before the thread starts (``port=0`` picks a free one),
+    so ``url`` is known at once; ``start()`` returns once uvicorn serves.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        # proto=IPPROTO_TCP, or asyncio leaves Nagle on and every response waits ~40 ms.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError:
+            self._socket.close()
+            raise
+        self.host = host
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+            server_header=False,
+        )
+        self._server = _PromptServer(config)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.before_stop: Callable[[], None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                asyncio.run(self._serve(ready))
+            except BaseException as exc:  # reported by start()
+                self._error = exc
+            finally:
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name=f"uvicorn:{self.port}", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout) or not self._server.started:
+            self.stop()
+            raise RuntimeError(f"the server on {self.url} did not start: {self._error!r}")
+
+    async def _serve(self, ready: threading.Event) -> None:
+        task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        # uvicorn has no "started" event to await; this loop only runs while it starts.
+        while not self._server.started and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.002)
+        ready.set()
+        await task
+
+    def stop(self) -> None:
+        """Shut down and wait for the thread; safe to call twice."""
+        if self.before_stop is not None:
+            self.before_stop()
+        self._server.request_exit()
+        if self._thread is not None:
+            self._thread.join(15)
+            self._thread = None
+        self._socket.close()
+
+    def __enter__(self) -> ThreadedServer:
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RunningZoomSim(ThreadedServer):
+    """A local Zoom serving from a background thread: ``url``, ``sim``, ``stop()``."""
+
+    def __init__(self, sim: ZoomSim, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(create_app(sim), host, port)
+        self.sim = sim
+        self.before_stop = sim.wake_stalled_requests
+
+    def __enter__(self) -> RunningZoomSim:
+        super().__enter__()
+        return self
+
+
+def run_in_thread(
+    config: SimConfig | ZoomSim, host: str = "127.0.0.1", port: int = 0
+) -> RunningZoomSim:
+    """Start a local Zoom on ``host:port`` (0: a free port) and return once it serves.
+
+    Use as a context manager, or call ``.stop()``.
+    """
+    sim = config if isinstance(config, ZoomSim) else ZoomSim(config)
+    running = RunningZoomSim(sim, host, port)
+    running.start()
+    return running
