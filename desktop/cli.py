@@ -17,7 +17,7 @@ from desktop import __version__
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "relay": ("desktop.relay.cli", "serve the relay, or manage its accounts and keys"),
     "zoom-sim": ("desktop.zoomsim.cli", "run the local Zoom, or drive it (presence, deauthorize)"),
-    "demo": ("desktop.demo", "run relay, local Zoom and the tray together, signed in"),
+    "demo": ("desktop.demo.main", "run relay, local Zoom and the tray together, signed in"),
 }
 
 TRAY_MODULE = "desktop.app.main"

@@ -1,0 +1,1 @@
+"""`profitringer demo`: relay, local Zoom and tray together on loopback."""

@@ -1,0 +1,224 @@
+"""``profitringer demo``: the whole loop on one machine, signed in, in a minute.
+
+Starts the local Zoom and the relay as supervised child processes, signs the
+demo account in, connects it to the local Zoom, and starts the tray already
+signed in, with a small "Simulate Zoom" window to join and leave a meeting,
+remove the app at Zoom, or kill its tokens. Every change of the tray's state is
+narrated in the terminal, so the loop is visible even with no display (where
+Qt runs offscreen and the simulation is driven with ``profitringer zoom-sim``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from desktop.demo.world import DemoError, DemoSession, DemoWorld, SimControl
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="profitringer demo",
+        description=(
+            "Run the local Zoom, the relay and the tray together on loopback, signed in "
+            "and connected. Quit from the tray menu or with Ctrl-C."
+        ),
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", type=Path, help="keep the demo's data here")
+    where.add_argument("--fresh", action="store_true", help="use a throwaway data dir")
+    parser.add_argument(
+        "--quit-after",
+        type=float,
+        metavar="SECONDS",
+        help="quit by itself after this long (for scripted runs)",
+    )
+    return parser.parse_args(list(argv))
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%H:%M:%S")
+
+
+class Narrator:
+    """Says in the terminal what the tray shows and what the demo does."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._last: str | None = None
+
+    def say(self, who: str, text: str) -> None:
+        print(f"[{_stamp()}] {who}: {text}", file=self._out, flush=True)
+
+    def status(self, status: Any) -> None:
+        line = f"{status.title} ({status.kind})"
+        if line != self._last:
+            self._last = line
+            self.say("tray", line)
+
+
+class NarratingNotifier:
+    """Shows notifications as the tray would, and narrates them too."""
+
+    def __init__(self, inner: Any, narrator: Narrator) -> None:
+        self._inner = inner
+        self._narrator = narrator
+
+    @property
+    def last_kind(self) -> str | None:
+        kind: str | None = self._inner.last_kind
+        return kind
+
+    @last_kind.setter
+    def last_kind(self, value: str | None) -> None:
+        self._inner.last_kind = value
+
+    def show(self, kind: str, title: str, body: str) -> None:
+        self._narrator.say("notification", f"{title} — {body}")
+        self._inner.show(kind, title, body)
+
+
+class MemoryTokenBackend:
+    """The demo's keyring: the session token lives in memory for this run, so
+    the demo neither needs nor touches the person's real keyring."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._entries.pop((service, username), None)
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _print_drive_help(narrator: Narrator, session: DemoSession) -> None:
+    sim, at, user = "profitringer zoom-sim", f"--sim {session.sim_url}", session.zoom_email
+    narrator.say(
+        "demo",
+        "drive the simulation from another terminal:\n"
+        f"    {sim} presence {at} {user} In_Meeting     # join a meeting\n"
+        f"    {sim} presence {at} {user} Available      # leave it\n"
+        f"    {sim} deauthorize {at} {user}             # remove the app at Zoom\n"
+        f"    {sim} invalidate-tokens {at} {user}       # kill the Zoom tokens",
+    )
+
+
+def _install_signal_wakeup(quit_app: Callable[[], None]) -> Any:
+    """Ctrl-C and SIGTERM quit cleanly. Python only sees a signal when the
+    interpreter runs, so a socket pair wakes Qt's loop (no polling timer)."""
+    from PySide6.QtCore import QSocketNotifier
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def woke() -> None:
+        try:
+            reader.recv(64)
+        except OSError:
+            return
+
+    notifier.activated.connect(woke)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: quit_app())
+    return reader, writer, notifier
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    narrator = Narrator(sys.stdout)
+    offscreen = not _has_display() and "QT_QPA_PLATFORM" not in os.environ
+    if offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    world = DemoWorld(args.data_dir, args.fresh, narrator.say)
+    narrator.say("demo", f"starting the local Zoom and the relay (data in {world.data_dir})")
+    try:
+        session = world.start()
+    except (DemoError, RuntimeError, OSError) as problem:
+        narrator.say("demo", f"could not start: {problem}")
+        world.stop()
+        return 1
+    except KeyboardInterrupt:
+        world.stop()
+        return 130
+    narrator.say("demo", f"relay {session.relay_url}, local Zoom {session.sim_url}")
+    narrator.say("demo", f"logs in {session.log_dir}")
+    narrator.say("demo", f"signed in as {session.email}; Zoom connected as {session.zoom_email}")
+    try:
+        return _run_tray(args, session, narrator, world, offscreen)
+    finally:
+        world.stop()
+        narrator.say("demo", "stopped the relay and the local Zoom")
+
+
+def _run_tray(
+    args: argparse.Namespace,
+    session: DemoSession,
+    narrator: Narrator,
+    world: DemoWorld,
+    offscreen: bool,
+) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.app.application import AppOptions, TrayApplication
+    from desktop.app.settings import AppSettings, SettingsStore
+    from desktop.client.credentials import TokenKeyring
+    from desktop.demo.sim_window import SimulateZoomWindow
+
+    app = QApplication.instance() or QApplication(["profitringer demo"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("ProfitRinger demo")
+    app.setQuitOnLastWindowClosed(False)
+
+    config_dir = session.data_dir / "tray"
+    SettingsStore(config_dir).save(AppSettings(backend_url=session.relay_url, email=session.email))
+    keyring = TokenKeyring(backend=MemoryTokenBackend())
+    keyring.save(session.relay_url, session.email, session.token)
+    tray_app = TrayApplication(
+        AppOptions(config_dir=config_dir, backend_url=session.relay_url), keyring=keyring
+    )
+    tray_app.controller.notifier = NarratingNotifier(tray_app.controller.notifier, narrator)
+    tray_app.controller.status_changed.connect(narrator.status)
+    where = "tray icon" if tray_app.tray is not None else "status window (no system tray here)"
+    narrator.say("demo", f"the tray app shows its {where}")
+    if offscreen:
+        narrator.say("demo", "no display here: Qt runs offscreen, and this terminal narrates it")
+
+    control = SimControl(session.sim_url, session.zoom_email, session.relay_url, session.token)
+    window = SimulateZoomWindow(control, narrator.say)
+    if not offscreen:
+        window.show()
+    _print_drive_help(narrator, session)
+
+    wakeup = _install_signal_wakeup(app.quit)
+    if args.quit_after is not None:
+        QTimer.singleShot(int(args.quit_after * 1000), app.quit)
+    tray_app.start()
+    narrator.status(tray_app.controller.status())
+    try:
+        status = app.exec()
+    finally:
+        signal.set_wakeup_fd(-1)
+        del wakeup
+        window.close()
+        tray_app.close()
+    narrator.say("demo", "quitting")
+    return status

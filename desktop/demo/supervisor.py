@@ -1,0 +1,186 @@
+"""Child-process supervision for the demo: start, wait until healthy, restart a
+child that dies (a bounded number of times), and stop them all, leaving no
+orphan process and no bound port behind. Qt-free; events go to a callback."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+import httpx
+
+#: Restarts allowed per child before the demo gives up on it.
+MAX_RESTARTS: Final = 3
+
+EventSink = Callable[[str, str], None]  # (child name, sentence)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the kernel sends the child SIGTERM when the demo dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    os.setpgrp()  # Ctrl-C in the terminal reaches the demo, which stops the children
+
+
+@dataclass
+class ChildSpec:
+    name: str
+    argv: Sequence[str]
+    health_url: str
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class ChildError(RuntimeError):
+    """A child did not start or kept dying; the message names its log."""
+
+
+class Child:
+    def __init__(self, spec: ChildSpec, on_event: EventSink) -> None:
+        self.spec = spec
+        self._on_event = on_event
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.restarts = 0
+        self.failed = False
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._spawn()
+        self.wait_healthy(timeout)
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"watch-{self.spec.name}", daemon=True
+        )
+        self._watcher.start()
+
+    def _spawn(self) -> None:
+        self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._log is None:
+            self._log = open(self.spec.log_path, "ab")  # noqa: SIM115 - kept for the child's life
+        env = {**os.environ, **self.spec.env}
+        self._process = subprocess.Popen(
+            list(self.spec.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+
+    def wait_healthy(self, timeout: float) -> None:
+        process = self._process
+        assert process is not None
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get(self.spec.health_url).is_success:
+                        return
+                except httpx.TransportError:
+                    pass
+                try:
+                    code = process.wait(timeout=0.1)
+                except subprocess.TimeoutExpired:
+                    continue
+                raise ChildError(
+                    f"{self.spec.name} exited with status {code} while starting; "
+                    f"see its log: {self.spec.log_path}"
+                )
+        raise ChildError(
+            f"{self.spec.name} did not answer {self.spec.health_url} within {timeout:.0f} s; "
+            f"see its log: {self.spec.log_path}"
+        )
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            process = self._process
+            assert process is not None
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            with self._lock:
+                if self.restarts >= MAX_RESTARTS:
+                    self.failed = True
+                    self._on_event(
+                        self.spec.name,
+                        f"stopped with status {code} and was restarted {MAX_RESTARTS} times "
+                        f"already; giving up. Its log: {self.spec.log_path}",
+                    )
+                    return
+                self.restarts += 1
+                self._on_event(
+                    self.spec.name,
+                    f"stopped unexpectedly (status {code}); restarting "
+                    f"({self.restarts} of {MAX_RESTARTS})",
+                )
+                self._spawn()
+            try:
+                self.wait_healthy(30.0)
+            except ChildError as problem:
+                self._on_event(self.spec.name, str(problem))
+                continue
+            self._on_event(self.spec.name, "is back")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            process = self._process
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout)
+        if self._watcher is not None:
+            self._watcher.join(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def kill_for_test(self) -> None:
+        """Kill the child as a crash would (the supervisor then restarts it)."""
+        if self._process is not None:
+            self._process.kill()
+
+
+class Supervisor:
+    """Starts children in order and stops them in reverse order."""
+
+    def __init__(self, on_event: EventSink) -> None:
+        self._on_event = on_event
+        self.children: dict[str, Child] = {}
+
+    def start(self, spec: ChildSpec) -> Child:
+        child = Child(spec, self._on_event)
+        self.children[spec.name] = child
+        try:
+            child.start()
+        except BaseException:
+            child.stop()
+            raise
+        self._on_event(spec.name, f"running (pid {child.pid}, log {spec.log_path})")
+        return child
+
+    def stop_all(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        self.children.clear()
