@@ -16,3 +16,5 @@ if [[ -f scripts/screen-test.sh ]]; then
   echo "== real-screen test (Xvfb + tray host)"
   bash scripts/screen-test.sh
 fi
+echo "== PyInstaller bundle smoke test"
+bash scripts/bundle-smoke.sh
