@@ -47,6 +47,21 @@ def _parser() -> argparse.ArgumentParser:
     passwd = user_sub.add_parser("passwd", help="set an account's password")
     passwd.add_argument("email")
     passwd.add_argument("--password-stdin", action="store_true")
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="make a new key for Zoom tokens at rest and re-encrypt them under it",
+        description=(
+            "Put a new encryption key first. With the key file in the data dir, every "
+            "stored Zoom token is re-encrypted at once; with PROFITRINGER_TOKEN_KEYS, the "
+            "new value to set is printed and the relay re-encrypts at its next start. "
+            "Run it while the relay is stopped."
+        ),
+    )
+    rotate.add_argument(
+        "--retire-old",
+        action="store_true",
+        help="with the key file: remove the old keys once everything is re-encrypted",
+    )
     return parser
 
 
@@ -101,6 +116,25 @@ def _user_command(args: argparse.Namespace, settings: RelaySettings) -> int:
     return 0
 
 
+def _rotate_key_command(args: argparse.Namespace, settings: RelaySettings) -> int:
+    from desktop.relay.relay import _lock_data_dir
+    from desktop.relay.zoom.vault import rotate_key
+
+    lock = _lock_data_dir(settings.data_dir)  # refuses while a relay runs on this dir
+    try:
+        store = Store.open(settings.data_dir)
+        try:
+            rotation = rotate_key(settings, store, retire_old=args.retire_old)
+        finally:
+            store.close()
+    finally:
+        lock.close()
+    print(rotation.message)
+    if rotation.env_value is not None:
+        print(f"PROFITRINGER_TOKEN_KEYS={rotation.env_value}")
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     from desktop.relay.server import configure_logging, serve
@@ -110,6 +144,8 @@ def main(argv: Sequence[str]) -> int:
         settings = settings_from(args)
         if args.command == "user":
             return _user_command(args, settings)
+        if args.command == "rotate-key":
+            return _rotate_key_command(args, settings)
         return serve(settings)
     except (StorageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

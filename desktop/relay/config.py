@@ -47,6 +47,16 @@ class RelaySettings:
     zoom_api_url: str = "https://api.zoom.us"
     #: Encryption keys for Zoom tokens at rest, newest first; empty: a key file.
     token_keys: list[str] = field(default_factory=list)
+    #: How long a Zoom refresh token lives (Zoom does not say for sure: 90 days
+    #: in its SDK). The keep-alive refreshes once two thirds of it have passed.
+    zoom_refresh_token_lifetime: float = 90 * 24 * 3600
+    #: Re-read presence from Zoom when someone has looked "in meeting" this long.
+    zoom_reconcile_after: float = 2 * 3600
+    #: Wait before retrying a background refresh or presence read that failed.
+    zoom_retry_delay: float = 300.0
+    #: Timeout of each call to Zoom, and the shorter one of a revoke.
+    zoom_http_timeout: float = 10.0
+    zoom_revoke_timeout: float = 5.0
 
     session_lifetime: float = 30 * 24 * 3600
     max_body_bytes: int = 64 * 1024
@@ -89,6 +99,14 @@ class RelaySettings:
         settings.zoom_api_url = (get("ZOOM_API_URL") or settings.zoom_api_url).rstrip("/")
         keys = get("TOKEN_KEYS")
         settings.token_keys = [k.strip() for k in keys.split(",") if k.strip()] if keys else []
+        settings.zoom_refresh_token_lifetime = _float(
+            env, "ZOOM_REFRESH_TOKEN_LIFETIME", settings.zoom_refresh_token_lifetime
+        )
+        settings.zoom_reconcile_after = _float(
+            env, "RECONCILE_AFTER", settings.zoom_reconcile_after
+        )
+        settings.zoom_retry_delay = _float(env, "ZOOM_RETRY_DELAY", settings.zoom_retry_delay)
+        settings.zoom_http_timeout = _float(env, "ZOOM_HTTP_TIMEOUT", settings.zoom_http_timeout)
         settings.session_lifetime = _float(env, "SESSION_LIFETIME", settings.session_lifetime)
         settings.ws_ping_interval = _float(env, "WS_PING_INTERVAL", settings.ws_ping_interval)
         settings.ws_ping_timeout = _float(env, "WS_PING_TIMEOUT", settings.ws_ping_timeout)

@@ -22,7 +22,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 def installers() -> list[Installer]:
     """The optional parts every relay runs with."""
-    return []
+    from desktop.relay import zoom
+
+    return [zoom.install]
 
 
 def build_app(relay: Relay) -> FastAPI:

@@ -1,0 +1,256 @@
+"""Zoom's OAuth and REST endpoints, as the relay calls them (ZOOM.md).
+
+:class:`ZoomApi` turns each call into a result or one of the :class:`ZoomError`
+kinds below; callers decide what that means for a person. Tokens travel only
+in headers and form bodies, never in URLs, and no error text carries a token,
+a code or Zoom's own wording (which could quote what it was sent).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+# httpx logs every request's URL at INFO and httpcore every response's headers
+# at DEBUG (a redirect's Location can carry an OAuth code): keep both quiet.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+#: Exactly the scopes ProfitRinger asks for (ZOOM.md): nothing else.
+SCOPES: Final[tuple[str, ...]] = (
+    "meeting:write:meeting",
+    "user:read:user",
+    "user:read:email",
+    "user:read:presence_status",
+)
+
+
+class ZoomError(Exception):
+    """A call to Zoom did not give what was asked. The message is safe to log."""
+
+
+class ZoomGrantDead(ZoomError):
+    """Zoom no longer accepts the refresh token (``invalid_grant``): reconnect."""
+
+
+class ZoomRefused(ZoomError):
+    """Zoom refused an OAuth request for another reason (bad code, client, redirect)."""
+
+
+class ZoomUnavailable(ZoomError):
+    """Zoom could not be reached, timed out or failed (5xx)."""
+
+
+class ZoomRateLimited(ZoomError):
+    """Zoom answered 429."""
+
+    def __init__(self, message: str, retry_after: str | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ZoomUnauthorized(ZoomError):
+    """A REST call's access token was refused (401, code 124)."""
+
+
+class ZoomApiFailed(ZoomError):
+    """A REST call failed with another 4xx."""
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int
+    api_url: str | None
+    scope: str
+
+
+@dataclass(frozen=True)
+class ZoomUser:
+    id: str
+    email: str
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class ZoomApi:
+    """One Zoom app's client: OAuth at ``oauth_url``, REST at a token's ``api_url``."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        oauth_url: str,
+        api_url: str,
+        http: httpx.AsyncClient,
+        revoke_timeout: float = 5.0,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self.oauth_url = oauth_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
+        self._http = http
+        self._revoke_timeout = revoke_timeout
+
+    def __repr__(self) -> str:
+        return f"ZoomApi(oauth_url={self.oauth_url!r}, api_url={self.api_url!r})"
+
+    def authorize_url(self, *, redirect_uri: str, state: str, code_challenge: str) -> str:
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self._client_id,
+                "redirect_uri": redirect_uri,
+                "state": state,
+                "code_challenge": code_challenge,
+                "code_challenge_method": "S256",
+                "scope": " ".join(SCOPES),
+            }
+        )
+        return f"{self.oauth_url}/oauth/authorize?{query}"
+
+    @property
+    def _basic(self) -> str:
+        pair = f"{self._client_id}:{self._client_secret}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+    async def _post_oauth(
+        self, path: str, form: dict[str, str], wait: float | None = None
+    ) -> httpx.Response:
+        try:
+            return await self._http.post(
+                self.oauth_url + path,
+                data=form,
+                headers={"Authorization": self._basic, "Accept": "application/json"},
+                timeout=wait if wait is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TimeoutException as exc:
+            raise ZoomUnavailable(f"Zoom's {path} did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise ZoomUnavailable(
+                f"Zoom's {path} could not be reached ({type(exc).__name__})"
+            ) from exc
+
+    async def _token(self, form: dict[str, str]) -> TokenGrant:
+        response = await self._post_oauth("/oauth/token", form)
+        body = _json(response)
+        if response.status_code == 200:
+            access, refresh = body.get("access_token"), body.get("refresh_token")
+            expires_in = body.get("expires_in", 3599)
+            if not isinstance(access, str) or not isinstance(refresh, str) or not access:
+                raise ZoomUnavailable("Zoom's token answer has no tokens")
+            api_url = body.get("api_url")
+            return TokenGrant(
+                access_token=access,
+                refresh_token=refresh,
+                expires_in=expires_in if isinstance(expires_in, int) else 3599,
+                api_url=api_url.rstrip("/") if isinstance(api_url, str) and api_url else None,
+                scope=str(body.get("scope", "")),
+            )
+        error = str(body.get("error", ""))
+        reason = str(body.get("reason", ""))
+        if response.status_code == 429:
+            raise ZoomRateLimited("Zoom's token endpoint is rate limiting", None)
+        if response.status_code >= 500:
+            raise ZoomUnavailable(f"Zoom's token endpoint failed (HTTP {response.status_code})")
+        if error == "invalid_grant" or (error == "invalid_request" and "token" in reason.lower()):
+            raise ZoomGrantDead(f"Zoom refused the grant ({error})")
+        raise ZoomRefused(
+            f"Zoom refused the token request (HTTP {response.status_code}, {error!r})"
+        )
+
+    async def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> TokenGrant:
+        return await self._token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            }
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenGrant:
+        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    async def revoke(self, access_token: str) -> bool:
+        """Revoke the token's grant at Zoom; ``True`` when Zoom confirmed it."""
+        try:
+            response = await self._post_oauth(
+                "/oauth/revoke", {"token": access_token}, wait=self._revoke_timeout
+            )
+        except ZoomError as exc:
+            log.warning("revoking a Zoom grant failed: %s", exc)
+            return False
+        if response.status_code != 200:
+            log.warning("Zoom answered HTTP %d to a revoke", response.status_code)
+            return False
+        return True
+
+    async def _rest(
+        self, method: str, api_url: str | None, path: str, access_token: str, json: Any = None
+    ) -> dict[str, Any]:
+        url = (api_url or self.api_url).rstrip("/") + "/v2" + path
+        try:
+            response = await self._http.request(
+                method,
+                url,
+                json=json,
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            )
+        except httpx.TimeoutException as exc:
+            raise ZoomUnavailable("Zoom's API did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise ZoomUnavailable(
+                f"Zoom's API could not be reached ({type(exc).__name__})"
+            ) from exc
+        body = _json(response)
+        status = response.status_code
+        if status in (200, 201):
+            return body
+        code = body.get("code")
+        if status == 401:
+            raise ZoomUnauthorized(f"Zoom refused the access token (code {code})")
+        if status == 429:
+            raise ZoomRateLimited(
+                "Zoom's rate limit for this account is reached", response.headers.get("retry-after")
+            )
+        if status >= 500:
+            raise ZoomUnavailable(f"Zoom's API failed (HTTP {status})")
+        raise ZoomApiFailed(f"Zoom's API refused {method} {path} (HTTP {status}, code {code})")
+
+    async def me(self, access_token: str, api_url: str | None) -> ZoomUser:
+        body = await self._rest("GET", api_url, "/users/me", access_token)
+        user_id, email = body.get("id"), body.get("email")
+        if not isinstance(user_id, str) or not user_id:
+            raise ZoomUnavailable("Zoom's /users/me answer has no user id")
+        return ZoomUser(user_id, email if isinstance(email, str) else "")
+
+    async def presence(self, access_token: str, api_url: str | None, user_id: str) -> str:
+        """The user's presence in REST spelling (normalize with core's normalize_presence)."""
+        body = await self._rest(
+            "GET", api_url, f"/users/{quote(user_id, safe='')}/presence_status", access_token
+        )
+        status = body.get("status")
+        if not isinstance(status, str) or not status:
+            raise ZoomUnavailable("Zoom's presence answer has no status")
+        return status
+
+    async def create_meeting(
+        self, access_token: str, api_url: str | None, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._rest("POST", api_url, "/users/me/meetings", access_token, json=request)

@@ -1,0 +1,226 @@
+"""A real relay wired to a real local Zoom, both on 127.0.0.1, plus helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from desktop.zoomsim.server import RunningZoomSim, run_in_thread
+from desktop.zoomsim.sim import SimConfig
+from desktop.zoomsim.webhook_signing import sign
+from tests.support.live import next_message
+from tests.support.relay import RunningRelay, start_relay
+
+CLIENT_ID = "relay-test-client-id"
+CLIENT_SECRET = "relay-test-client-secret-a1b2c3d4e5"
+WEBHOOK_SECRET = "relay-test-webhook-secret-f6g7h8"
+PASSWORD = "correct horse battery"
+ZOOM_USER = "demo@zoom.example"  # the local Zoom's default user
+
+
+def sim_config(**overrides: Any) -> SimConfig:
+    values: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "webhook_secret": WEBHOOK_SECRET,
+        "auto_approve": True,
+        "retry_time_scale": 0.0002,
+        "webhook_timeout": 3.0,
+        "fault_timeout": 3.0,
+    }
+    values.update(overrides)
+    return SimConfig(**values)
+
+
+def zoom_settings(sim: RunningZoomSim, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "zoom_client_id": CLIENT_ID,
+        "zoom_client_secret": CLIENT_SECRET,
+        "zoom_webhook_secret": WEBHOOK_SECRET,
+        "zoom_oauth_url": sim.url,
+        "zoom_api_url": sim.url,
+        "zoom_revoke_timeout": 1.0,
+        "zoom_http_timeout": 5.0,
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningZoomSim]:
+    with run_in_thread(sim_config()) as running:
+        yield running
+
+
+@pytest.fixture
+def zrelay(tmp_path: Path, sim: RunningZoomSim) -> Iterator[RunningRelay]:
+    with start_relay(tmp_path / "relay", **zoom_settings(sim)) as running:
+        sim.sim.set_webhook_url(running.url + "/webhooks/zoom")
+        yield running
+
+
+RELAY_PATHS = ("/api/", "/oauth/zoom/", "/webhooks/")
+
+
+class Wire:
+    """Every HTTP answer the tests saw from the relay (not from the local Zoom,
+    whose redirects rightly carry codes), and every socket message."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def client(self, base_url: str, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+        def record(response: httpx.Response) -> None:
+            if response.request.url.path.startswith(RELAY_PATHS):
+                response.read()
+                self.seen.append(str(response.headers) + response.text)
+
+        return httpx.Client(
+            base_url=base_url, headers=headers, timeout=15, event_hooks={"response": [record]}
+        )
+
+    def async_client(self, base_url: str, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+        async def record(response: httpx.Response) -> None:
+            if response.request.url.path.startswith(RELAY_PATHS):
+                await response.aread()
+                self.seen.append(str(response.headers) + response.text)
+
+        return httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=15, event_hooks={"response": [record]}
+        )
+
+    async def next(self, ws: ClientConnection, wait: float = 10.0) -> dict[str, Any]:
+        message = await next_message(ws, wait)
+        self.seen.append(json.dumps(message))
+        return message
+
+
+@pytest.fixture
+def wire() -> Wire:
+    return Wire()
+
+
+def account(relay: RunningRelay, email: str = "ada@example.com") -> str:
+    relay.add_user(email, PASSWORD)
+    return relay.sign_in(email, PASSWORD)
+
+
+def connect_zoom(
+    relay: RunningRelay, wire: Wire, token: str, login_hint: str | None = None
+) -> httpx.Response:
+    """Ask the relay for the authorize URL and follow it through the local Zoom
+    back to the relay's callback, as a browser would."""
+    with wire.client(relay.url, token) as api:
+        response = api.post("/api/v1/integrations/zoom/connect")
+    assert response.status_code == 200, response.text
+    url = response.json()["authorize_url"]
+    if login_hint:
+        url += "&login_hint=" + login_hint
+    with wire.client(url) as browser:
+        return browser.get(url, follow_redirects=True)
+
+
+def callback_url(relay: RunningRelay, wire: Wire, token: str) -> str:
+    """The redirect the local Zoom sends the browser to, not yet followed."""
+    with wire.client(relay.url, token) as api:
+        url = api.post("/api/v1/integrations/zoom/connect").json()["authorize_url"]
+    response = httpx.get(url)
+    assert response.status_code == 302
+    location: str = response.headers["location"]
+    return location
+
+
+def query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def signed_post(
+    relay: RunningRelay,
+    body: bytes,
+    *,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+    signature: str | None = None,
+) -> httpx.Response:
+    ts = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "content-type": "application/json; charset=utf-8",
+        "x-zm-request-timestamp": str(ts),
+        "x-zm-signature": signature if signature is not None else sign(secret, ts, body),
+    }
+    return httpx.post(relay.url + "/webhooks/zoom", content=body, headers=headers)
+
+
+def presence_body(user_id: str, status: str, event_ts: int | None = None) -> bytes:
+    ts = int(time.time() * 1000) if event_ts is None else event_ts
+    event = {
+        "event": "user.presence_status_updated",
+        "event_ts": ts,
+        "payload": {
+            "account_id": "acct",
+            "object": {
+                "date_time": "2026-01-01T00:00:00Z",
+                "email": ZOOM_USER,
+                "id": user_id,
+                "presence_status": status,
+            },
+        },
+    }
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.02)
+
+
+def zoom_row(relay: RunningRelay) -> dict[str, Any] | None:
+    """The account's zoom_connections row, read straight from the database file."""
+    import sqlite3
+
+    db = sqlite3.connect(relay.settings.data_dir / "relay.sqlite3")
+    db.row_factory = sqlite3.Row
+    try:
+        row = db.execute("SELECT * FROM zoom_connections").fetchone()
+        return None if row is None else dict(row)
+    finally:
+        db.close()
+
+
+def html_title(response: httpx.Response) -> str:
+    match = re.search(r"<h1>(.*?)</h1>", response.text)
+    return match.group(1) if match else ""
+
+
+def assert_no_zoom_secrets(
+    relay: RunningRelay, sim: RunningZoomSim, wire: Wire, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No token or code the local Zoom issued, and no app secret, in the database
+    files, any HTTP or socket answer the tests saw, or any log record."""
+    issued = httpx.get(sim.url + "/_sim/issued_tokens").json()
+    secrets = [*issued["access_tokens"], *issued["refresh_tokens"], *issued["codes"]]
+    assert len(secrets) >= 3
+    secrets += [CLIENT_SECRET, WEBHOOK_SECRET]
+    database = b"".join(p.read_bytes() for p in relay.settings.data_dir.glob("relay.sqlite3*"))
+    logs = caplog.text + "\n".join(f"{r.args!r} {r.exc_text}" for r in caplog.records)
+    for secret in secrets:
+        assert secret.encode() not in database
+        assert secret not in logs
+        for seen in wire.seen:
+            assert secret not in seen
