@@ -1,0 +1,133 @@
+"""``profitringer`` with no subcommand: the tray app.
+
+    profitringer [--backend URL] [--config-dir DIR] [--log-dir DIR] [--quit-after-start]
+
+``--quit-after-start`` starts the app, shows its icon (or status window),
+and exits 0 once the event loop has run: the smoke test of a frozen build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from desktop import __version__
+from desktop.app.application import AppOptions, TrayApplication
+from desktop.app.single_instance import SingleInstance, instance_key
+from desktop.client import paths
+from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url
+
+log = logging.getLogger("desktop.app")
+
+LOG_FILE = "profitringer.log"
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="profitringer",
+        description="The ProfitRinger tray app: your ringer's state at a glance.",
+    )
+    parser.add_argument(
+        "--backend",
+        metavar="URL",
+        help=f"the ProfitRinger backend (relay) to use (default: {DEFAULT_BACKEND}, "
+        "or the one you last signed in to)",
+    )
+    parser.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        type=Path,
+        help="where settings live (default: the platform's config dir, "
+        "or $PROFITRINGER_CONFIG_DIR)",
+    )
+    parser.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        type=Path,
+        help="where the log file goes (default: the platform's log dir, or $PROFITRINGER_LOG_DIR)",
+    )
+    parser.add_argument(
+        "--quit-after-start",
+        action="store_true",
+        help="start, show the icon, then exit (a smoke test)",
+    )
+    parser.add_argument("--version", action="version", version=f"profitringer {__version__}")
+    return parser.parse_args(list(argv))
+
+
+def setup_logging(directory: Path) -> tuple[Path | None, logging.Handler | None]:
+    """Log to a rotating file in ``directory``; returns the file and handler.
+
+    websockets and httpx are kept at WARNING: their debug output would carry
+    request headers, and with them the session token.
+    """
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / LOG_FILE
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+        )
+    except OSError as problem:
+        print(f"profitringer: cannot write a log in {directory}: {problem}", file=sys.stderr)
+        return None, None
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return path, handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.backend:
+        try:
+            normalize_backend_url(args.backend)
+        except ValueError as problem:
+            print(f"profitringer: {problem}", file=sys.stderr)
+            return 2
+    config_dir: Path = args.config_dir or paths.config_dir()
+    log_file, handler = setup_logging(args.log_dir or paths.log_dir())
+    log.info("ProfitRinger %s starting (config in %s)", __version__, config_dir)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "profitringer"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("ProfitRinger")
+    app.setApplicationVersion(__version__)
+    app.setQuitOnLastWindowClosed(False)
+
+    instance = SingleInstance(instance_key(config_dir))
+    try:
+        if not instance.claim():
+            print("ProfitRinger is already running; it has been asked to show itself.")
+            return 0
+        tray_app = TrayApplication(
+            AppOptions(config_dir=config_dir, backend_url=args.backend, log_file=log_file)
+        )
+        instance.activation_requested.connect(tray_app.activate)
+        tray_app.start()
+        where = "tray" if tray_app.tray is not None else "status window (no system tray)"
+        log.info("showing the %s: %s", where, tray_app.controller.status().title)
+        if args.quit_after_start:
+            print(f"ProfitRinger started in the {where}: {tray_app.controller.status().title}")
+            QTimer.singleShot(0, app.quit)
+        status = app.exec()
+        tray_app.close()
+        tray_app.deleteLater()
+        log.info("ProfitRinger stopped")
+        return status
+    finally:
+        instance.release()
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()

@@ -1,0 +1,146 @@
+"""Screenshots on a real X screen with a tray host (run by scripts/screen-test.sh).
+
+Starts the tray against a live relay with Qt on xcb, embeds its icon in
+trayer, and saves PNGs of the icon and of the open menu in the main states
+under $PROFITRINGER_TEST_OUTPUT (default test-output/).
+
+States the relay can reach without Zoom (signed out, Zoom not connected,
+ringer off, offline) are driven through the relay; overridden, available,
+paused and unavailable need a connected Zoom (otherwise "Zoom needs action"
+shows), so their documents are fed to the tray's live channel directly,
+which renders them the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtGui import QGuiApplication, QImage, QPixmap
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from desktop.app.application import TrayApplication
+from tests.app.conftest import AppFactory, sign_in_through_dialog
+from tests.client.documents import document
+
+pytestmark = pytest.mark.screen
+
+EMAIL = "ada@example.com"
+PASSWORD = "screen test password"
+
+
+#: Each icon's own colour (its fill, or a glyph colour no other icon has), and
+#: the share of the icon's pixels that must have it.
+ICON_COLOURS: dict[str, tuple[tuple[int, int, int], float]] = {
+    "signed_out": ((0xE8, 0xEA, 0xED), 0.2),
+    "zoom_action": ((0xF9, 0xAB, 0x00), 0.06),
+    "ringer_off": ((0x4D, 0x51, 0x56), 0.06),
+    "overridden": ((0x1A, 0x63, 0xC8), 0.06),
+    "available": ((0x1E, 0x8E, 0x3E), 0.06),
+    "paused": ((0xC2, 0x60, 0x00), 0.06),
+    "unavailable": ((0xC5, 0x22, 0x1F), 0.06),
+    "offline": ((0x80, 0x86, 0x8B), 0.06),
+}
+
+
+def share_of_colour(image: QImage, colour: tuple[int, int, int]) -> float:
+    total = near = 0
+    for x in range(image.width()):
+        for y in range(image.height()):
+            pixel = image.pixelColor(x, y)
+            total += 1
+            distance = sum(abs(a - b) for a, b in zip(pixel.getRgb()[:3], colour, strict=True))
+            near += distance <= 30
+    return near / total if total else 0.0
+
+
+class Camera:
+    def __init__(self, qtbot: Any, app: TrayApplication, output: Path) -> None:
+        self.qtbot = qtbot
+        self.app = app
+        self.output = output
+        assert app.tray is not None
+        self.tray = app.tray.tray
+
+    def _grab(self, rect: QRect) -> QPixmap:
+        screen = QGuiApplication.primaryScreen()
+        return screen.grabWindow(0, rect.x(), rect.y(), rect.width(), rect.height())
+
+    def icon_image(self) -> QImage:
+        return self._grab(self.tray.geometry()).toImage()
+
+    def shoot(self, name: str) -> None:
+        """Save the tray icon, once the screen shows the current state's icon,
+        and the open menu."""
+        self.qtbot.waitUntil(lambda: self.tray.geometry().width() > 0, timeout=10_000)
+        colour, share = ICON_COLOURS[self.app.controller.status().kind]
+        self.qtbot.waitUntil(
+            lambda: share_of_colour(self.icon_image(), colour) >= share, timeout=10_000
+        )
+        icon = self.icon_image()
+        assert icon.save(str(self.output / f"tray-{name}.png"))
+        big = QPixmap.fromImage(icon).scaled(icon.width() * 4, icon.height() * 4)
+        assert big.save(str(self.output / f"tray-{name}-x4.png"))
+
+        menu = self.app.menu.menu
+        geometry = self.tray.geometry()
+        with self.qtbot.waitExposed(menu, timeout=10_000):
+            menu.popup(QPoint(geometry.left() - 200, geometry.bottom() + 4))
+        self.qtbot.waitUntil(lambda: menu.geometry().height() > 100)
+        screen = QGuiApplication.primaryScreen()
+        assert screen.grabWindow(0).save(str(self.output / f"screen-{name}.png"))
+        assert self._grab(menu.geometry()).save(str(self.output / f"menu-{name}.png"))
+        menu.hide()
+
+
+def test_tray_icon_and_menu_screenshots(
+    qtbot: Any, make_app: AppFactory, relay: Any, tmp_path: Path
+) -> None:
+    output = Path(os.environ.get("PROFITRINGER_TEST_OUTPUT", "test-output"))
+    output.mkdir(parents=True, exist_ok=True)
+    assert QGuiApplication.platformName() == "xcb"
+    qtbot.waitUntil(QSystemTrayIcon.isSystemTrayAvailable, timeout=10_000)
+    relay.add_user(EMAIL, PASSWORD)
+    app = make_app(backend_url=relay.url, tray_available=None)
+    assert app.tray is not None
+    app.start()
+    camera = Camera(qtbot, app, output)
+    controller = app.controller
+
+    def kind() -> str:
+        return controller.status().kind
+
+    camera.shoot("signed-out")
+    sign_in_through_dialog(qtbot, app, EMAIL, PASSWORD)
+    qtbot.waitUntil(lambda: controller.model.online, timeout=10_000)
+    camera.shoot("zoom-needs-action")
+
+    controller.set_ringer(False)
+    qtbot.waitUntil(lambda: kind() == "ringer_off", timeout=10_000)
+    camera.shoot("ringer-off")
+    controller.set_ringer(True)
+    qtbot.waitUntil(lambda: kind() == "zoom_action", timeout=10_000)
+
+    for seq, (name, fields) in enumerate(
+        [
+            ("overridden", {"override": {"value": "unavailable", "until": "manual"}}),
+            ("available", {}),
+            ("paused", {"in_meeting": True, "cause": "meeting_started"}),
+            ("unavailable", {"preferred": "unavailable", "cause": "meeting_ended"}),
+        ],
+        start=10_000,
+    ):
+        app.bridge.live_message.emit("update", document(seq=seq, **fields))
+        assert kind() == name
+        camera.shoot(name)
+
+    relay.stop()
+    qtbot.waitUntil(lambda: kind() == "offline", timeout=10_000)
+    camera.shoot("offline")
+    relay.start()
+
+    shots = sorted(p.name for p in output.glob("tray-*-x4.png"))
+    assert len(shots) == 8, shots
