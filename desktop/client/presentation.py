@@ -123,7 +123,13 @@ def present(
         return TrayStatus(
             "signed_out", "Signed out", "ProfitRinger: signed out. Sign in to see your ringer."
         )
-    if connection == "connecting" or (connection == "offline" and offline_since is None):
+    # Online but no snapshot yet is still "connecting": the socket is open and
+    # the state is on its way; "offline" would be a false alarm.
+    if (
+        connection == "connecting"
+        or (connection == "offline" and offline_since is None)
+        or (connection != "offline" and document is None)
+    ):
         return TrayStatus(
             "offline", "Connecting…", "ProfitRinger: connecting to the backend…", offline_since
         )

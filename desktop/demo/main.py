@@ -141,6 +141,18 @@ def _install_signal_wakeup(quit_app: Callable[[], None]) -> Any:
     return reader, writer, notifier
 
 
+def _quiet_offscreen_warnings() -> None:
+    """The offscreen platform warns that it cannot resize or raise windows,
+    which is true and beside the point here; everything else still shows."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def handler(kind: QtMsgType, context: object, message: str) -> None:
+        if "This plugin does not support" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     narrator = Narrator(sys.stdout)
@@ -183,6 +195,8 @@ def _run_tray(
     from desktop.client.credentials import TokenKeyring
     from desktop.demo.sim_window import SimulateZoomWindow
 
+    if offscreen:
+        _quiet_offscreen_warnings()
     app = QApplication.instance() or QApplication(["profitringer demo"])
     assert isinstance(app, QApplication)
     app.setApplicationName("ProfitRinger demo")

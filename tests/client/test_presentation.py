@@ -90,6 +90,12 @@ def test_signed_out_and_connecting() -> None:
     assert (connecting.kind, connecting.title) == ("offline", "Connecting…")
 
 
+def test_socket_open_before_the_snapshot_says_connecting_not_offline() -> None:
+    status = present(None, "online", None, NOW)
+    assert status.title == "Connecting…"
+    assert "Offline" not in status.title
+
+
 def test_other_days_show_the_date() -> None:
     yesterday = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     assert format_time(yesterday, NOW) != format_time(SINCE, NOW)
