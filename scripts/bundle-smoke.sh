@@ -12,7 +12,10 @@ exe="$PWD/dist/profitringer/profitringer"
 work=$(mktemp -d)
 relay_pid=""
 cleanup() {
-  [[ -n "$relay_pid" ]] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
+  if [[ -n "$relay_pid" ]]; then
+    kill "$relay_pid" 2>/dev/null || true
+    wait "$relay_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from desktop import __version__
@@ -129,6 +130,54 @@ class AccessLog:
                 )
 
 
+_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorBody",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "snake_case, stable"},
+                "message": {"type": "string", "description": "a sentence for a person"},
+            },
+        }
+    },
+}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the relay really answers on errors.
+
+    FastAPI documents 422 as its own ``{"detail": [...]}``; the relay answers
+    every error with ``{"error": {"code", "message"}}`` (errors.py), including
+    4xx/5xx that routes do not list. JSON routes get that body for 422, 4XX and
+    5XX; the OAuth callback answers HTML pages and is left as it is.
+    """
+    schema.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = _ERROR_SCHEMA
+    for path, item in schema.get("paths", {}).items():
+        if not path.startswith(("/api/", "/webhooks/")):
+            continue
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = _error_response("A field is missing or not valid.")
+            responses.setdefault("4XX", _error_response("The request was refused."))
+            responses.setdefault("5XX", _error_response("The relay or Zoom failed."))
+    schemas = schema["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return schema
+
+
 #: Extra parts (the Zoom integration) install themselves through these.
 Installer = Callable[[FastAPI, Relay], None]
 StartHook = Callable[[Relay], Awaitable[None]]
@@ -170,6 +219,24 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
 
     for install in installers or []:
         install(app, relay)
-    app.add_middleware(BodyLimit, limit=relay.settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(
+        BodyLimit,
+        limit=relay.settings.max_body_bytes,
+        read_timeout=relay.settings.body_read_timeout,
+    )
     app.add_middleware(AccessLog)
     return app

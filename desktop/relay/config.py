@@ -60,6 +60,11 @@ class RelaySettings:
 
     session_lifetime: float = 30 * 24 * 3600
     max_body_bytes: int = 64 * 1024
+    #: A request body that has not fully arrived this long after its headers: 408.
+    body_read_timeout: float = 10.0
+    #: Request headers not complete this long after the connection opened or the
+    #: request began: the connection is closed (a slow-loris guard uvicorn lacks).
+    header_timeout: float = 10.0
     #: Sign-in throttling, per email and per client address.
     signin_window: float = 15 * 60
     signin_slow_after: int = 3
@@ -108,6 +113,8 @@ class RelaySettings:
         settings.zoom_retry_delay = _float(env, "ZOOM_RETRY_DELAY", settings.zoom_retry_delay)
         settings.zoom_http_timeout = _float(env, "ZOOM_HTTP_TIMEOUT", settings.zoom_http_timeout)
         settings.session_lifetime = _float(env, "SESSION_LIFETIME", settings.session_lifetime)
+        settings.header_timeout = _float(env, "HEADER_TIMEOUT", settings.header_timeout)
+        settings.body_read_timeout = _float(env, "BODY_READ_TIMEOUT", settings.body_read_timeout)
         settings.ws_ping_interval = _float(env, "WS_PING_INTERVAL", settings.ws_ping_interval)
         settings.ws_ping_timeout = _float(env, "WS_PING_TIMEOUT", settings.ws_ping_timeout)
         settings.signin_delay_step = _float(env, "SIGNIN_DELAY_STEP", settings.signin_delay_step)
