@@ -6,20 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
+from tests.relay.conftest import EMAIL, PASSWORD
 from tests.support.relay import RunningRelay
-
-EMAIL = "ada@example.com"
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def api(relay: RunningRelay) -> httpx.Client:
-    relay.add_user(EMAIL, PASSWORD)
-    token = relay.sign_in(EMAIL, PASSWORD)
-    with httpx.Client(base_url=relay.url, headers={"Authorization": f"Bearer {token}"}) as client:
-        yield client  # type: ignore[misc]
 
 
 def test_health_and_openapi(relay: RunningRelay) -> None:

@@ -7,19 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.relay.conftest import EMAIL, PASSWORD
 from tests.support.relay import RunningRelay
-
-EMAIL = "ada@example.com"
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def api(relay: RunningRelay) -> httpx.Client:
-    relay.add_user(EMAIL, PASSWORD)
-    token = relay.sign_in(EMAIL, PASSWORD)
-    with httpx.Client(base_url=relay.url, headers={"Authorization": f"Bearer {token}"}) as client:
-        yield client  # type: ignore[misc]
-
 
 JSON = {"content-type": "application/json"}
 

@@ -5,54 +5,31 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection
 
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
-from desktop.zoomsim.sim import SimConfig
 from desktop.zoomsim.webhook_signing import sign
-from tests.support.live import next_message
 from tests.support.relay import RunningRelay, start_relay
+from tests.support.zoom import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    WEBHOOK_SECRET,
+    Wire,
+    sim_config,
+    wait_until,
+    zoom_settings,
+)
 
-CLIENT_ID = "relay-test-client-id"
-CLIENT_SECRET = "relay-test-client-secret-a1b2c3d4e5"
-WEBHOOK_SECRET = "relay-test-webhook-secret-f6g7h8"
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "WEBHOOK_SECRET", "Wire", "sim_config", "wait_until"]
+
 PASSWORD = "correct horse battery"
 ZOOM_USER = "demo@zoom.example"  # the local Zoom's default user
-
-
-def sim_config(**overrides: Any) -> SimConfig:
-    values: dict[str, Any] = {
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "webhook_secret": WEBHOOK_SECRET,
-        "auto_approve": True,
-        "retry_time_scale": 0.0002,
-        "webhook_timeout": 3.0,
-        "fault_timeout": 3.0,
-    }
-    values.update(overrides)
-    return SimConfig(**values)
-
-
-def zoom_settings(sim: RunningZoomSim, **overrides: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        "zoom_client_id": CLIENT_ID,
-        "zoom_client_secret": CLIENT_SECRET,
-        "zoom_webhook_secret": WEBHOOK_SECRET,
-        "zoom_oauth_url": sim.url,
-        "zoom_api_url": sim.url,
-        "zoom_revoke_timeout": 1.0,
-        "zoom_http_timeout": 5.0,
-    }
-    settings.update(overrides)
-    return settings
 
 
 @pytest.fixture
@@ -66,46 +43,6 @@ def zrelay(tmp_path: Path, sim: RunningZoomSim) -> Iterator[RunningRelay]:
     with start_relay(tmp_path / "relay", **zoom_settings(sim)) as running:
         sim.sim.set_webhook_url(running.url + "/webhooks/zoom")
         yield running
-
-
-RELAY_PATHS = ("/api/", "/oauth/zoom/", "/webhooks/")
-
-
-class Wire:
-    """Every HTTP answer the tests saw from the relay (not from the local Zoom,
-    whose redirects rightly carry codes), and every socket message."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def client(self, base_url: str, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-        def record(response: httpx.Response) -> None:
-            if response.request.url.path.startswith(RELAY_PATHS):
-                response.read()
-                self.seen.append(str(response.headers) + response.text)
-
-        return httpx.Client(
-            base_url=base_url, headers=headers, timeout=15, event_hooks={"response": [record]}
-        )
-
-    def async_client(self, base_url: str, token: str | None = None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-        async def record(response: httpx.Response) -> None:
-            if response.request.url.path.startswith(RELAY_PATHS):
-                await response.aread()
-                self.seen.append(str(response.headers) + response.text)
-
-        return httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=15, event_hooks={"response": [record]}
-        )
-
-    async def next(self, ws: ClientConnection, wait: float = 10.0) -> dict[str, Any]:
-        message = await next_message(ws, wait)
-        self.seen.append(json.dumps(message))
-        return message
 
 
 @pytest.fixture
@@ -180,14 +117,6 @@ def presence_body(user_id: str, status: str, event_ts: int | None = None) -> byt
         },
     }
     return json.dumps(event, separators=(",", ":")).encode()
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.02)
 
 
 def zoom_row(relay: RunningRelay) -> dict[str, Any] | None:
