@@ -85,6 +85,36 @@ class NarratingNotifier:
         self._inner.show(kind, title, body)
 
 
+class ChildEvents:
+    """What the supervisor says about the relay and the local Zoom: narrated
+    always, and shown as a notification once the tray is up when a child is
+    given up on. The supervisor calls from its watcher threads, so the
+    notification is handed to the Qt thread through a queued signal."""
+
+    def __init__(self, narrator: Narrator) -> None:
+        self._narrator = narrator
+        self._emit: Callable[[str, str], None] | None = None
+
+    def __call__(self, who: str, text: str) -> None:
+        self._narrator.say(who, text)
+        if self._emit is not None and "giving up" in text:
+            self._emit(who, text)
+
+    def show_in(self, notifier: Any) -> None:
+        from PySide6.QtCore import QObject, Qt, Signal
+
+        class Bridge(QObject):
+            stopped = Signal(str, str)
+
+        bridge = Bridge()
+        bridge.stopped.connect(
+            lambda who, text: notifier.show("warning", f"The demo's {who} stopped", text),
+            Qt.ConnectionType.QueuedConnection,
+        )
+        self._bridge = bridge  # kept alive as long as this object
+        self._emit = bridge.stopped.emit
+
+
 class MemoryTokenBackend:
     """The demo's keyring: the session token lives in memory for this run, so
     the demo neither needs nor touches the person's real keyring."""
@@ -159,7 +189,8 @@ def main(argv: Sequence[str]) -> int:
     offscreen = not _has_display() and "QT_QPA_PLATFORM" not in os.environ
     if offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    world = DemoWorld(args.data_dir, args.fresh, narrator.say)
+    child_events = ChildEvents(narrator)
+    world = DemoWorld(args.data_dir, args.fresh, child_events)
     narrator.say("demo", f"starting the local Zoom and the relay (data in {world.data_dir})")
     try:
         session = world.start()
@@ -174,7 +205,7 @@ def main(argv: Sequence[str]) -> int:
     narrator.say("demo", f"logs in {session.log_dir}")
     narrator.say("demo", f"signed in as {session.email}; Zoom connected as {session.zoom_email}")
     try:
-        return _run_tray(args, session, narrator, world, offscreen)
+        return _run_tray(args, session, narrator, child_events, offscreen)
     finally:
         world.stop()
         narrator.say("demo", "stopped the relay and the local Zoom")
@@ -184,7 +215,7 @@ def _run_tray(
     args: argparse.Namespace,
     session: DemoSession,
     narrator: Narrator,
-    world: DemoWorld,
+    child_events: ChildEvents,
     offscreen: bool,
 ) -> int:
     from PySide6.QtCore import QTimer
@@ -211,6 +242,7 @@ def _run_tray(
     )
     tray_app.controller.notifier = NarratingNotifier(tray_app.controller.notifier, narrator)
     tray_app.controller.status_changed.connect(narrator.status)
+    child_events.show_in(tray_app.controller.notifier)
     where = "tray icon" if tray_app.tray is not None else "status window (no system tray here)"
     narrator.say("demo", f"the tray app shows its {where}")
     if offscreen:

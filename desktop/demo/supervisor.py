@@ -137,7 +137,7 @@ class Child:
             except ChildError as problem:
                 self._on_event(self.spec.name, str(problem))
                 continue
-            self._on_event(self.spec.name, "is back")
+            self._on_event(self.spec.name, f"is back (pid {self.pid})")
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +82,24 @@ def test_a_child_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ChildError, match=r"broken exited with status 3.*broken\.log"):
         Supervisor(Events()).start(spec)
+
+
+def test_giving_up_on_a_child_is_shown_as_a_notification(qtbot: Any) -> None:
+    from desktop.app.notifier import RecordingNotifier
+    from desktop.demo.main import ChildEvents, Narrator
+
+    out = io.StringIO()
+    events = ChildEvents(Narrator(out))
+    notifier = RecordingNotifier()
+    events.show_in(notifier)
+    worker = threading.Thread(target=events, args=("relay", "is back (pid 1)"))
+    worker.start()
+    worker.join()
+    worker = threading.Thread(target=events, args=("relay", "stopped; giving up. Its log: x"))
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: notifier.shown != [])
+    assert notifier.shown == [
+        ("warning", "The demo's relay stopped", "stopped; giving up. Its log: x")
+    ]
+    assert "relay: is back" in out.getvalue()
