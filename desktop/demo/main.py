@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -53,9 +54,13 @@ class Narrator:
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._last: str | None = None
+        self._lock = threading.Lock()
 
     def say(self, who: str, text: str) -> None:
-        print(f"[{_stamp()}] {who}: {text}", file=self._out, flush=True)
+        # One write per line, under a lock: the supervisor's threads narrate too.
+        with self._lock:
+            self._out.write(f"[{_stamp()}] {who}: {text}\n")
+            self._out.flush()
 
     def status(self, status: Any) -> None:
         line = f"{status.title} ({status.kind})"

@@ -58,10 +58,10 @@ class DemoProcess:
             if found:
                 return found
 
-    def seen_or_expect(self, pattern: str) -> re.Match[str]:
-        """A line that may already have gone by (lines from two threads of the
-        demo interleave), or else the next one that matches."""
-        for line in self.transcript:
+    def seen_or_expect(self, pattern: str, start: int = 0) -> re.Match[str]:
+        """A line from ``start`` on that may already have gone by (lines from
+        two threads of the demo interleave), or else the next one that matches."""
+        for line in self.transcript[start:]:
             if found := re.search(pattern, line):
                 return found
         return self.expect(pattern)
@@ -126,10 +126,15 @@ def test_the_demo_runs_the_whole_loop_and_stops_cleanly(demo: DemoProcess) -> No
 
     # The relay crashes: the demo restarts it and the tray comes back by itself.
     os.kill(relay_pid, signal.SIGKILL)
-    demo.expect(r"relay: stopped unexpectedly .*restarting \(1 of 3\)")
-    demo.expect(r"tray: Offline since")
-    demo.expect(r"tray: Available")
-    relay_pid = int(demo.seen_or_expect(r"relay: is back \(pid (\d+)\)").group(1))
+    # The relay's and the tray's lines come from different threads: any order.
+    offline_at = len(demo.transcript)
+    demo.seen_or_expect(r"relay: stopped unexpectedly .*restarting \(1 of 3\)", offline_at)
+    demo.seen_or_expect(r"tray: Offline since", offline_at)
+    relay_pid = int(demo.seen_or_expect(r"relay: is back \(pid (\d+)\)", offline_at).group(1))
+    offline_line = next(
+        i for i, line in enumerate(demo.transcript) if "tray: Offline since" in line
+    )
+    demo.seen_or_expect(r"tray: Available", offline_line + 1)
 
     assert alive(sim_pid)
     assert alive(relay_pid)
