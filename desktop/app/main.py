@@ -15,14 +15,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+# httpx imports its command-line tool (click, rich, pygments) whenever they are
+# installed; a tray never runs it, and it costs ~6 MiB of resident memory.
+# httpx treats the tool as optional, so marking it absent is safe.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from desktop import __version__
-from desktop.app.application import AppOptions, TrayApplication
-from desktop.app.single_instance import SingleInstance, instance_key
-from desktop.client import paths
-from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from desktop import __version__  # noqa: E402
+from desktop.app.application import AppOptions, TrayApplication  # noqa: E402
+from desktop.app.single_instance import SingleInstance, instance_key  # noqa: E402
+from desktop.client import paths  # noqa: E402
+from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url  # noqa: E402
 
 log = logging.getLogger("desktop.app")
 

@@ -130,6 +130,8 @@ class ZoomIntegration:
         self._http = http
         self._locks: dict[str, asyncio.Lock] = {}
         self._wake_event: asyncio.Event | None = None
+        #: When the planner, asleep, will look again by itself.
+        self._planner_wakes_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._refreshing: set[asyncio.Task[tuple[str, str | None]]] = set()
@@ -164,6 +166,13 @@ class ZoomIntegration:
     def _wake(self) -> None:
         if self._wake_event is not None:
             self._wake_event.set()
+
+    def _wake_if_due_before(self, due: datetime) -> None:
+        """Wake the planner only if ``due`` comes before it would look anyway:
+        presence webhooks arrive by the thousand, and each wake is a full pass."""
+        wakes_at = self._planner_wakes_at
+        if wakes_at is None or due < wakes_at:
+            self._wake()
 
     def _seal(self, grant: TokenGrant, fallback_api_url: str | None = None) -> SealedGrant:
         _, vault = self._require()
@@ -501,7 +510,11 @@ class ZoomIntegration:
             return "unknown"
         if document is None:
             return "ignored"
-        self._wake()
+        if document["zoom"]["in_meeting"]:
+            # A meeting has (still) started: its reconcile falls due this far on.
+            self._wake_if_due_before(
+                self._now() + timedelta(seconds=self.settings.zoom_reconcile_after)
+            )
         return "applied"
 
     async def reconcile(self, account_id: str) -> bool:
@@ -626,6 +639,7 @@ class ZoomIntegration:
         assert self._wake_event is not None
         while True:
             self._wake_event.clear()
+            self._planner_wakes_at = None
             now = self._now()
             jobs: list[tuple[Callable[[str], Awaitable[None]], str]] = []
             next_at: datetime | None = None
@@ -647,6 +661,7 @@ class ZoomIntegration:
             timeout = MAX_SLEEP
             if next_at is not None:
                 timeout = min(MAX_SLEEP, max(0.0, (next_at - now).total_seconds()))
+            self._planner_wakes_at = now + timedelta(seconds=timeout)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_event.wait(), timeout)
 
