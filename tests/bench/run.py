@@ -1,0 +1,347 @@
+"""Run the benchmarks: print a table, write JSON.
+
+    python -m tests.bench.run [--quick] [--only NAME ...] [--out DIR]
+
+Sections (``--only`` takes any of them, repeatable or comma-separated):
+
+- ``webhook``: webhook to screen on the relay, and the floor (a bare uvicorn
+  app under the same load) in the same run; see webhook.py.
+- ``fanout``: 1,000 / 5,000 / 10,000 live sockets on one relay process; fanout.py.
+- ``tray``: start to icon, memory, idle CPU and wake-ups of the tray; tray.py.
+
+``--quick`` runs every section small and short (under a minute in all); CI
+runs it through tests/bench/test_quick.py so the suite never rots.
+
+The JSON goes to ``<out>/bench-<UTC timestamp>.json`` and ``<out>/latest.json``
+(default ``bench-output/``), child-process logs to ``<out>/logs/``. Targets are
+reported as met or missed; a missed target never changes the exit status,
+which is non-zero only when a benchmark crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tests.bench import fanout, harness, tray, webhook
+
+SECTIONS = ("webhook", "fanout", "tray")
+SCHEMA = 1
+#: Cores' worth of CPU used by other processes above which the table warns.
+OTHER_LOAD_WARNING = 0.1
+
+
+def plans(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {
+            "webhook": webhook.WebhookPlan(
+                accounts=10, rates=[100.0], duration=2.0, ramp_duration=1.0, ramp_steps=2
+            ),
+            "fanout": fanout.FanoutPlan(stages=[50, 100], repeats=2),
+            "tray": tray.TrayPlan(starts=1, updates=100, idle_seconds=3.0, strace_seconds=1.0),
+        }
+    return {
+        "webhook": webhook.WebhookPlan(
+            accounts=100,
+            rates=[100.0, 500.0, 1000.0],
+            duration=10.0,
+            ramp_duration=4.0,
+            ramp_steps=8,
+        ),
+        "fanout": fanout.FanoutPlan(stages=[1000, 5000, 10000], repeats=5),
+        "tray": tray.TrayPlan(starts=5, updates=3600, idle_seconds=60.0, strace_seconds=15.0),
+    }
+
+
+RUNNERS: dict[str, Callable[[Any, Path], dict[str, Any]]] = {
+    "webhook": webhook.run,
+    "fanout": fanout.run,
+    "tray": tray.run,
+}
+
+
+# -- targets (reported, never enforced) -------------------------------------------------
+
+
+def _rate_entry(section: dict[str, Any], rate: float) -> dict[str, Any] | None:
+    for entry in section["relay"]["rates"]:
+        if entry["offered_per_s"] == rate:
+            return entry  # type: ignore[no-any-return]
+    return None
+
+
+def targets(sections: dict[str, Any], quick: bool = False) -> list[dict[str, Any]]:
+    """Each target with what was measured and whether it was met (``None``: not measured;
+    quick mode's short ramps cannot measure throughput)."""
+    found: list[dict[str, Any]] = []
+
+    def add(name: str, goal: str, measured: Any, met: bool | None) -> None:
+        found.append({"target": name, "goal": goal, "measured": measured, "met": met})
+
+    hook = sections.get("webhook")
+    if hook and "error" not in hook:
+        at500 = _rate_entry(hook, 500.0)
+        p99 = at500["latency"]["p99_ms"] if at500 else None
+        add("webhook p99 at 500/s", "<= 25 ms", p99, None if p99 is None else p99 <= 25.0)
+        best = hook["relay"]["max_sustained_per_s"]
+        at1000 = _rate_entry(hook, 1000.0)
+        clean = at1000 is not None and at1000["errors"] == 0 and at1000["sustained"]
+        add(
+            "webhooks sustained, no errors",
+            ">= 1000 /s",
+            best,
+            (best >= 1000.0 and clean) if at1000 is not None else None,
+        )
+        ratio = hook["relay_to_floor_throughput"]
+        add(
+            "relay / floor throughput",
+            ">= 0.5",
+            ratio,
+            None if ratio is None or quick else ratio >= 0.5,
+        )
+    fan = sections.get("fanout")
+    if fan and "error" not in fan and fan["stages"]:
+        last = fan["stages"][-1]
+        per_socket = last["memory_per_socket_kib"]
+        add(
+            f"memory per socket at {last['sockets']} sockets",
+            "<= 64 KiB (at 10,000)",
+            per_socket,
+            per_socket <= 64.0 if last["sockets"] >= 10000 else None,
+        )
+    tr = sections.get("tray")
+    if tr and "error" not in tr:
+        start = tr["start_to_icon_ms"]["median"]
+        add("tray start to icon", "<= 500 ms", start, None if start is None else start <= 500.0)
+        rss = max(value for value in tr["rss_mib"].values() if value is not None)
+        add("tray resident memory", "<= 80 MiB", rss, rss <= 80.0)
+        cpu = tr["idle"]["cpu_percent"]
+        add("tray idle CPU", "<= 0.1 %", cpu, cpu <= 0.1)
+        growth = tr["growth_between_batches_kib"]
+        add(
+            "tray memory growth per batch of updates",
+            "none (<= 256 KiB)",
+            growth,
+            None if growth is None else growth <= 256,
+        )
+        add(
+            f"tray survives {2 * tr['updates_per_batch']:,} updates",
+            "no crash",
+            tr["updates_sent"] if tr["survived_updates"] else f"died after {tr['updates_sent']}",
+            tr["survived_updates"],
+        )
+    return found
+
+
+# -- the human table ---------------------------------------------------------------------
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    else:
+        text = f"{value:,}" if isinstance(value, int) else str(value)
+    return text + unit
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for number, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render(report: dict[str, Any]) -> str:
+    out: list[str] = []
+    m = report["machine"]
+    out.append(
+        f"ProfitRinger benchmarks ({report['mode']}) on {m['nproc']} x {m['cpu_model']}, "
+        f"{m['memory_gib']} GiB, Python {m['python']}"
+    )
+    sections = report["sections"]
+    hook = sections.get("webhook")
+    if hook and "error" not in hook:
+        out.append("")
+        out.append(
+            f"Webhook to screen ({hook['setup']['accounts']} accounts, one live socket each) "
+            "vs. the floor (bare uvicorn answering 200)"
+        )
+        rows = [
+            ["server", "offered/s", "achieved/s", "p50 ms", "p99 ms", "max ms", "errors", "kept up"]
+        ]
+        for side in ("relay", "floor"):
+            entries = hook[side]["rates"] + hook[side]["ramp"]
+            for entry in entries:
+                rows.append(
+                    [
+                        side,
+                        _fmt(entry["offered_per_s"]),
+                        _fmt(entry["achieved_per_s"]),
+                        _fmt(entry["latency"]["p50_ms"]),
+                        _fmt(entry["latency"]["p99_ms"]),
+                        _fmt(entry["latency"]["max_ms"]),
+                        _fmt(entry["errors"]),
+                        "yes" if entry["sustained"] else "no",
+                    ]
+                )
+        out.append(_table(rows))
+        out.append(
+            f"highest sustained: relay {_fmt(hook['relay']['max_sustained_per_s'])}/s, "
+            f"floor {_fmt(hook['floor']['max_sustained_per_s'])}/s, "
+            f"ratio {_fmt(hook['relay_to_floor_throughput'])}"
+        )
+    fan = sections.get("fanout")
+    if fan and "error" not in fan:
+        out.append("")
+        out.append(
+            f"Fan-out (one account, one relay process; relay RSS before sockets "
+            f"{fan['relay_rss_before_sockets_mib']} MiB)"
+        )
+        rows = [["sockets", "set-up/s", "KiB/socket", "relay RSS MiB", "all delivered ms", "worst"]]
+        for stage in fan["stages"]:
+            rows.append(
+                [
+                    _fmt(stage["sockets"]),
+                    _fmt(stage["setup_per_s"]),
+                    _fmt(stage["memory_per_socket_kib"]),
+                    _fmt(stage["relay_rss_mib"]),
+                    _fmt(stage["deliver_to_all_ms"]),
+                    _fmt(stage["deliver_to_all_worst_ms"]),
+                ]
+            )
+        out.append(_table(rows))
+    tr = sections.get("tray")
+    if tr and "error" not in tr:
+        out.append("")
+        out.append("Tray (offscreen)")
+        rss = tr["rss_mib"]
+        rows = [
+            ["measure", "value"],
+            ["start to icon (median)", _fmt(tr["start_to_icon_ms"]["median"], " ms")],
+            ["RSS after start", _fmt(rss["after_start"], " MiB")],
+            [
+                f"RSS after {tr['updates_per_batch']:,} updates",
+                _fmt(rss["after_updates"], " MiB"),
+            ],
+            ["RSS after twice that", _fmt(rss["after_second_updates"], " MiB")],
+            ["survived the updates", "yes" if tr["survived_updates"] else "NO (crashed)"],
+            [f"idle CPU over {tr['idle']['seconds']} s", _fmt(tr["idle"]["cpu_percent"], " %")],
+            ["idle wake-ups (ctx switches)", _fmt(tr["idle"]["wakeups_per_s"], " /s")],
+        ]
+        traced = tr["idle_wait_syscalls_strace"]
+        if traced.get("available"):
+            rows.append(["idle wait syscalls (strace)", _fmt(traced["per_second"], " /s")])
+        out.append(_table(rows))
+        if tr["crash"]:
+            out.append(
+                f"tray crash: {tr['crash']['first_error_line']} (logs: {tr['crash']['logs']})"
+            )
+    for name, section in sections.items():
+        if "error" in section:
+            out.append("")
+            out.append(f"{name}: CRASHED: {section['error']}")
+    noisy = [
+        f"{name} ({section['machine_load']['other_cores']} cores)"
+        for name, section in sections.items()
+        if section.get("machine_load", {}).get("other_cores", 0.0) > OTHER_LOAD_WARNING
+    ]
+    if noisy:
+        out.append("")
+        out.append(
+            "WARNING: other processes kept the machine busy during "
+            + ", ".join(noisy)
+            + "; those figures are pessimistic. Run again on a quiet machine."
+        )
+    out.append("")
+    rows = [["target", "goal", "measured", "met"]]
+    for target in report["targets"]:
+        met = {True: "yes", False: "MISSED", None: "not measured"}[target["met"]]
+        rows.append([target["target"], target["goal"], _fmt(target["measured"]), met])
+    out.append(_table(rows))
+    return "\n".join(out)
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small and short (CI)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only these sections ({', '.join(SECTIONS)}); repeatable",
+    )
+    parser.add_argument("--out", type=Path, default=harness.ROOT / "bench-output")
+    args = parser.parse_args(list(argv))
+    chosen = [name for item in args.only for name in item.split(",") if name]
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    args.sections = [name for name in SECTIONS if not chosen or name in chosen]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    harness.raise_nofile()
+    chosen_plans = plans(args.quick)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "mode": "quick" if args.quick else "full",
+        "started_at": stamp,
+        "machine": harness.machine(),
+        "sections": {},
+    }
+    crashed = False
+    started = time.monotonic()
+    for name in args.sections:
+        print(f"bench: running {name} ...", file=sys.stderr, flush=True)
+        section_started = time.monotonic()
+        busy_before, own_before = harness.machine_busy_seconds(), harness.own_cpu_seconds()
+        try:
+            section = RUNNERS[name](chosen_plans[name], out)
+        except Exception as exc:
+            crashed = True
+            section = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            print(section["traceback"], file=sys.stderr)
+        wall = time.monotonic() - section_started
+        section["seconds"] = round(wall, 1)
+        busy = harness.machine_busy_seconds() - busy_before
+        own = harness.own_cpu_seconds() - own_before
+        # Other work on the machine while this section ran skews its figures: say so.
+        section["machine_load"] = {
+            "busy_cores": round(busy / wall, 2),
+            "benchmark_cores": round(own / wall, 2),
+            "other_cores": round(max(0.0, busy - own) / wall, 2),
+        }
+        report["sections"][name] = section
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["targets"] = targets(report["sections"], quick=args.quick)
+    text = json.dumps(report, indent=2) + "\n"
+    path = out / f"bench-{stamp}.json"
+    path.write_text(text)
+    (out / "latest.json").write_text(text)
+    print(render(report))
+    print(f"\nJSON: {path} (and {out / 'latest.json'})")
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
