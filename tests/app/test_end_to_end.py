@@ -55,9 +55,6 @@ def zoom_relay(tmp_path: Path, zoom: Any) -> Iterator[Any]:
         zoom_oauth_url=zoom.url,
         zoom_api_url=zoom.url,
     ) as running:
-        routes = httpx.get(running.url + "/openapi.json").json().get("paths", {})
-        if "/api/v1/integrations/zoom/connect" not in routes:
-            pytest.skip("the relay does not serve its Zoom routes yet")
         httpx.put(
             zoom.url + "/_sim/config", json={"webhook_url": running.url + "/webhooks/zoom"}
         ).raise_for_status()
