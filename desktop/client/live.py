@@ -8,7 +8,9 @@ pings the relay so a silently dead socket is noticed, and after any loss waits
 out the backoff — unless :meth:`LiveConnection.wake` says the machine woke or
 the network came back, which retries at once. Every reconnect starts with a
 fresh snapshot from the relay. Close code 4401 (or a 401/403 at the handshake)
-ends the loop and tells the listener that the session is gone.
+ends the loop and tells the listener that the session is gone. Any other
+failure, even an unexpected exception, counts as a lost connection: it is logged
+by type only (its text might quote the token) and retried with backoff.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import json
 import logging
 import random
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -163,6 +166,13 @@ class LiveConnection:
             return self._closed_reason(exc)
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             return f"cannot reach the relay ({type(exc).__name__})"
+        except Exception as exc:
+            # A bug (in a listener, say) must not end the reconnect loop for
+            # good. The exception's text may quote the token, so only its type
+            # and where it happened are logged.
+            log.warning("the live socket failed unexpectedly (%s)", type(exc).__name__)
+            log.debug("where: %s", "".join(traceback.format_tb(exc.__traceback__)))
+            return f"an unexpected error ({type(exc).__name__})"
 
     async def _receive(self, ws: ClientConnection) -> str | None:
         while True:

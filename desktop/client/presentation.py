@@ -168,24 +168,31 @@ class TrayModel:
         self.document: StateDocument | None = None
         self.offline_since: datetime | None = None
         self._own_actions_in_flight = 0
+        # Set when the socket drops: the document is then from before the loss
+        # and is not shown again until a fresh snapshot replaces it. (The socket
+        # reports "online" just before that snapshot is handed over.)
+        self._stale = False
 
     @property
     def online(self) -> bool:
-        return self.connection == "online" and self.document is not None
+        return self.connection == "online" and self.document is not None and not self._stale
 
     def status(self) -> TrayStatus:
-        return present(self.document, self.connection, self.offline_since, self._clock())
+        document = None if self._stale else self.document
+        return present(document, self.connection, self.offline_since, self._clock())
 
     def signed_in(self) -> None:
         self.connection = "connecting"
         self.document = None
         self.offline_since = None
+        self._stale = False
 
     def signed_out(self) -> None:
         self.connection = "signed_out"
         self.document = None
         self.offline_since = None
         self._own_actions_in_flight = 0
+        self._stale = False
 
     def went_online(self) -> None:
         if self.connection != "signed_out":
@@ -196,6 +203,7 @@ class TrayModel:
         if self.connection != "signed_out":
             self.connection = "offline"
             self.offline_since = since
+            self._stale = True
 
     def begin_own_action(self) -> None:
         self._own_actions_in_flight += 1
@@ -214,5 +222,7 @@ class TrayModel:
         if kind == "update" and previous is not None and document.seq <= previous.seq:
             return None  # older than, or the same as, what we already show
         self.document = document
+        if kind == "snapshot":
+            self._stale = False
         own = self._own_actions_in_flight > 0 and document.cause in OWN_ACTION_CAUSES
         return decide_notification(previous, document, kind, own, self.prefs)
