@@ -272,6 +272,10 @@ class TrayController(QObject):
     def set_ringer(self, on: bool) -> None:
         self._change("turn the ringer " + ("on" if on else "off"), lambda c: c.set_ringer(on))
 
+    def set_auto_pause(self, on: bool) -> None:
+        what = ("start" if on else "stop") + " pausing for Zoom meetings"
+        self._change(what, lambda c: c.set_auto_pause(on))
+
     def set_preferred(self, preferred: str) -> None:
         self._change(f"set you {preferred}", lambda c: c.set_preferred(preferred))
 

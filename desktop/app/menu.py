@@ -176,6 +176,15 @@ class TrayMenu:
             enabled=live,
             checked=ringer_on,
         )
+        auto_pause = bool(document and document.auto_pause)
+        self._add(
+            menu,
+            "auto_pause",
+            "Pause during Zoom meetings",
+            lambda: controller.set_auto_pause(not auto_pause),
+            enabled=live,
+            checked=auto_pause,
+        )
         menu.addSeparator()
 
         zoom_state = document.zoom_state if document else None

@@ -228,6 +228,9 @@ class RelayClient:
     async def set_ringer(self, on: bool) -> StateDocument:
         return self._state(await self._request("PUT", "/api/v1/ringer", {"on": on}))
 
+    async def set_auto_pause(self, on: bool) -> StateDocument:
+        return self._state(await self._request("PUT", "/api/v1/auto-pause", {"on": on}))
+
     async def set_preferred(self, preferred: str) -> StateDocument:
         return self._state(
             await self._request("PUT", "/api/v1/availability", {"preferred": preferred})

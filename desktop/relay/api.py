@@ -85,6 +85,10 @@ class RingerBody(Strict):
     on: StrictBool
 
 
+class AutoPauseBody(Strict):
+    on: StrictBool
+
+
 class AvailabilityBody(Strict):
     preferred: Literal["available", "unavailable"]
 
@@ -188,6 +192,16 @@ async def get_state(session: SessionDep, relay: RelayDep) -> dict[str, Any]:
 async def put_ringer(body: RingerBody, session: SessionDep, relay: RelayDep) -> dict[str, Any]:
     return _change(
         relay, session, lambda s, now: rules.set_ringer(s, body.on, now), "ringer_changed"
+    )
+
+
+@router.put("/auto-pause", response_model=StateOut)
+async def put_auto_pause(
+    body: AutoPauseBody, session: SessionDep, relay: RelayDep
+) -> dict[str, Any]:
+    """Whether Zoom meetings pause the ringer (on by default)."""
+    return _change(
+        relay, session, lambda s, now: rules.set_auto_pause(s, body.on, now), "auto_pause_changed"
     )
 
 

@@ -209,6 +209,7 @@ def test_disconnect_asks_first_and_says_what_it_deletes(
     [
         ("availability.unavailable", "PUT", "/api/v1/availability", {"preferred": "unavailable"}),
         ("ringer", "PUT", "/api/v1/ringer", {"on": False}),
+        ("auto_pause", "PUT", "/api/v1/auto-pause", {"on": False}),
         ("override.manual", "PUT", "/api/v1/override", {"value": "unavailable", "until": "manual"}),
     ],
 )

@@ -23,6 +23,8 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("PUT", "/api/v1/ringer", {"on": 1}, 422, "invalid_field"),
     ("PUT", "/api/v1/ringer", {"on": None}, 422, "invalid_field"),
     ("PUT", "/api/v1/ringer", {"on": False, "extra": 1}, 422, "unknown_field"),
+    ("PUT", "/api/v1/auto-pause", {"on": "no"}, 422, "invalid_field"),
+    ("PUT", "/api/v1/auto-pause", {}, 422, "missing_field"),
     ("PUT", "/api/v1/availability", {"preferred": "maybe"}, 422, "invalid_value"),
     ("PUT", "/api/v1/availability", {"preferred": 3}, 422, "invalid_value"),
     ("PUT", "/api/v1/override", {"value": "available"}, 422, "missing_field"),

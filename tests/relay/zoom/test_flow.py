@@ -128,6 +128,17 @@ def test_connect_then_presence_drives_every_rule(
             state = await put("/api/v1/ringer", {"on": True})
             assert effective(state) == ("available", "preferred")
 
+            # Row 3 needs auto_pause: switched off, a meeting is seen but not obeyed.
+            state = await put("/api/v1/auto-pause", {"on": False})
+            assert (state["auto_pause"], state["cause"]) == (False, "auto_pause_changed")
+            state = await presence("In_Meeting")
+            assert state["zoom"]["in_meeting"] is True
+            assert effective(state) == ("available", "preferred")
+            state = await put("/api/v1/auto-pause", {"on": True})
+            assert effective(state) == ("unavailable", "in_meeting")
+            state = await presence("Available")
+            assert effective(state) == ("available", "preferred")
+
             # A meeting link, then disconnect; both pushed or answered without secrets.
             created = await api.post("/api/v1/meetings", json={"topic": "Standup"})
             assert created.status_code == 201, created.text
