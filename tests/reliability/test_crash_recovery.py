@@ -26,6 +26,7 @@ from desktop.core.availability import DEFAULT_MEETING_STATUSES
 from desktop.zoomsim.server import run_in_thread
 from desktop.zoomsim.sim import PRESENCE_STATUSES, ZoomSim
 from desktop.zoomsim.webhooks import DeliveryAttempt, WebhookDispatcher
+from tests.support.waiting import wait_until
 from tests.support.zoom import (
     RelayProcess,
     Wire,
@@ -33,7 +34,6 @@ from tests.support.zoom import (
     people_with_zoom,
     sim_config,
     state_of,
-    wait_until,
     zoom_env,
 )
 
@@ -131,7 +131,7 @@ def test_no_acknowledged_presence_is_lost_across_crashes(tmp_path: Path) -> None
             last_status: dict[str, str] = {}
             sent = [0]
             errors: list[BaseException] = []
-            sent_lock = threading.Lock()
+            progress = threading.Condition()
 
             def drive(mine: list[str], seed: int) -> None:
                 local = random.Random(seed)
@@ -143,11 +143,14 @@ def test_no_acknowledged_presence_is_lost_across_crashes(tmp_path: Path) -> None
                         for zoom_email in mine:
                             status = local.choice(PRESENCE_STATUSES)
                             zoom.sim.set_presence(zoom_email, status)
-                            with sent_lock:
+                            with progress:
                                 last_status[zoom_email] = status
                                 sent[0] += 1
+                                progress.notify_all()
                 except BaseException as exc:
-                    errors.append(exc)
+                    with progress:
+                        errors.append(exc)
+                        progress.notify_all()
 
             shares = [[p.zoom_email for p in people][n::WORKERS] for n in range(WORKERS)]
             drivers = [
@@ -178,16 +181,21 @@ def test_no_acknowledged_presence_is_lost_across_crashes(tmp_path: Path) -> None
                     assert state["in_meeting"] == (status in DEFAULT_MEETING_STATUSES)
                 return len(acknowledged)
 
+            def wait_for_sent(count: int, what: str) -> None:
+                with progress:
+                    reached = progress.wait_for(lambda: sent[0] >= count or errors, 60)
+                assert reached, f"{what} not reached within 60 s"
+
             for driver in drivers:
                 driver.start()
-            wait_until(lambda: sent[0] >= FIRST_KILL_AFTER or errors, 60, "first kill point")
+            wait_for_sent(FIRST_KILL_AFTER, "first kill point")
             relay.kill()
             acked_at_first_kill = check_nothing_acked_is_lost()
             gates[4].set()
-            wait_until(lambda: sent[0] >= 7 * ACCOUNTS or errors, 60, "rounds 4-6 sent")
+            wait_for_sent(7 * ACCOUNTS, "rounds 4-6 sent")
             relay.start()
             gates[7].set()
-            wait_until(lambda: sent[0] >= SECOND_KILL_AFTER or errors, 60, "second kill point")
+            wait_for_sent(SECOND_KILL_AFTER, "second kill point")
             relay.kill()
             acked_at_second_kill = check_nothing_acked_is_lost()
             gates[12].set()

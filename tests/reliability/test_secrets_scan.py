@@ -27,6 +27,7 @@ from cryptography.fernet import Fernet
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from desktop.zoomsim.webhook_signing import sign
 from tests.support.live import open_live
+from tests.support.waiting import wait_until
 from tests.support.zoom import (
     CLIENT_SECRET,
     PASSWORD,
@@ -38,7 +39,6 @@ from tests.support.zoom import (
     issued_secrets,
     sign_in,
     sim_config,
-    wait_until,
     zoom_env,
 )
 

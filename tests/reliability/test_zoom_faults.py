@@ -23,12 +23,12 @@ import pytest
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from tests.support.live import open_live
 from tests.support.relay import RunningRelay, start_relay
+from tests.support.waiting import wait_until
 from tests.support.zoom import (
     PASSWORD,
     Wire,
     connect_zoom,
     sim_config,
-    wait_until,
     zoom_settings,
 )
 

@@ -16,13 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from websockets.asyncio.client import ClientConnection
 
 from desktop.core.wire import now_utc
@@ -89,17 +88,6 @@ def zoom_env(sim: RunningZoomSim, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def wait_until(
-    predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
 
 
 class Wire:
@@ -279,7 +267,10 @@ class RelayProcess:
             if time.monotonic() > deadline:
                 self.kill()
                 raise RuntimeError(f"the relay did not answer within {timeout} s")
-            time.sleep(0.02)
+            # Between health checks, wait on the process itself: a relay that
+            # dies while starting is seen at once.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=0.02)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no flush, exactly like a crash."""

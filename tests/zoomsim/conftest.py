@@ -8,7 +8,7 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,15 +28,6 @@ CLIENT_ID = "sim-client-id"
 CLIENT_SECRET = "sim-client-secret-0123456789"
 WEBHOOK_SECRET = "sim-webhook-secret-token"
 REDIRECT_URI = "http://127.0.0.1:9/oauth/zoom/callback"
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.01)
 
 
 class FakeClock:
@@ -76,7 +67,8 @@ class WebhookReceiver:
     statuses: list[int] = field(default_factory=list)  # answers to use first, in order
     received: list[Received] = field(default_factory=list)
     answer_validation: bool = True
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Guards ``received`` and is notified on every delivery.
+    lock: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -85,6 +77,12 @@ class WebhookReceiver:
     def count(self) -> int:
         with self.lock:
             return len(self.received)
+
+    def wait_for_count(self, count: int, timeout: float = 10.0) -> None:
+        """Return once ``count`` deliveries have arrived; fail the test after ``timeout``."""
+        with self.lock:
+            arrived = self.lock.wait_for(lambda: len(self.received) >= count, timeout)
+        assert arrived, f"{count} deliveries did not arrive within {timeout} s"
 
 
 @pytest.fixture
@@ -96,6 +94,7 @@ def receiver() -> Iterator[WebhookReceiver]:
         body = await request.body()
         with me.lock:
             me.received.append(Received(dict(request.headers), body))
+            me.lock.notify_all()
             status = me.statuses.pop(0) if me.statuses else 200
         if status != 200:
             return Response(status_code=status)

@@ -5,6 +5,7 @@ import json
 import httpx
 
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
+from tests.support.waiting import wait_until
 from tests.zoomsim.conftest import (
     CLIENT_ID,
     WEBHOOK_SECRET,
@@ -13,7 +14,6 @@ from tests.zoomsim.conftest import (
     connect,
     make_config,
     verify_zoom_signature,
-    wait_until,
 )
 
 
@@ -61,7 +61,8 @@ def test_failed_delivery_is_retried_and_resigned(
     assert first["delivery"]["ok"] is False
     assert first["delivery"]["status"] == 500
     assert first["delivery"]["will_retry"] is True
-    wait_until(lambda: receiver.count() == 3)
+    receiver.wait_for_count(3)
+    assert receiver.count() == 3
     bodies = {r.body for r in receiver.received}
     assert len(bodies) == 1  # the same event each time
     for delivery in receiver.received:

@@ -22,11 +22,10 @@ from tests.support.zoom import (
     WEBHOOK_SECRET,
     Wire,
     sim_config,
-    wait_until,
     zoom_settings,
 )
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "WEBHOOK_SECRET", "Wire", "sim_config", "wait_until"]
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "WEBHOOK_SECRET", "Wire", "sim_config"]
 
 PASSWORD = "correct horse battery"
 ZOOM_USER = "demo@zoom.example"  # the local Zoom's default user

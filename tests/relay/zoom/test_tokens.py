@@ -18,12 +18,12 @@ from tests.relay.zoom.conftest import (
     assert_no_zoom_secrets,
     connect_zoom,
     sim_config,
-    wait_until,
     zoom_row,
     zoom_settings,
 )
 from tests.support.live import open_live
 from tests.support.relay import RunningRelay, start_relay
+from tests.support.waiting import wait_until
 
 
 def authorized_at_zoom(sim: RunningZoomSim) -> bool:
