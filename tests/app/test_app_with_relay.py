@@ -12,7 +12,7 @@ from keyring.backends.fail import Keyring as FailKeyring
 from desktop.app.application import TrayApplication
 from desktop.client.credentials import SERVICE_NAME, TokenKeyring
 from desktop.client.live import Backoff
-from tests.app.conftest import AppFactory, Desktop, sign_in_through_dialog
+from tests.support.tray import AppFactory, Desktop, sign_in_through_dialog
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery"

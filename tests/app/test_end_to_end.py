@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.app.conftest import AppFactory, Desktop, sign_in_through_dialog
+from tests.support.tray import AppFactory, Desktop, sign_in_through_dialog
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery"

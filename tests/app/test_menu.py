@@ -18,8 +18,8 @@ from desktop.app.settings import AppSettings, SettingsStore
 from desktop.client.api import RelayClient
 from desktop.client.credentials import TokenKeyring
 from desktop.core.wire import StateDocument
-from tests.app.conftest import AppFactory, Desktop
 from tests.client.documents import document, raw_document
+from tests.support.tray import AppFactory, Desktop
 
 BACKEND = "http://127.0.0.1:9"
 EMAIL = "ada@example.com"

@@ -23,8 +23,8 @@ from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from desktop.app.application import TrayApplication
-from tests.app.conftest import AppFactory, sign_in_through_dialog
 from tests.client.documents import document
+from tests.support.tray import AppFactory, sign_in_through_dialog
 
 pytestmark = pytest.mark.screen
 

@@ -22,7 +22,7 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,11 @@ from typing import Any
 import httpx
 import pytest
 
-from desktop.app.application import AppOptions, TrayApplication
-from desktop.app.autostart import LoginItem
+from desktop.app.application import TrayApplication
 from desktop.app.notifier import RecordingNotifier
-from desktop.client.credentials import TokenKeyring
 from desktop.client.live import Backoff
 from desktop.client.presentation import TrayStatus, format_time
+from tests.support.tray import AppFactory, Desktop
 from tests.support.zoom import RelayProcess, add_accounts
 
 EMAIL = "faults@example.com"
@@ -126,43 +125,18 @@ def relay_process(tmp_path: Path) -> Iterator[RelayProcess]:
 
 
 @pytest.fixture
-def notifier() -> RecordingNotifier:
-    return RecordingNotifier()
+def notifier(desktop: Desktop) -> RecordingNotifier:
+    return desktop.notifier
 
 
 @pytest.fixture
-def make_tray(
-    qtbot: Any, tmp_path: Path, memory_keyring: Any, notifier: RecordingNotifier
-) -> Iterator[Any]:
-    built: list[TrayApplication] = []
+def make_tray(make_app: AppFactory) -> Callable[[str, Backoff], TrayApplication]:
+    """A tray on ``backend_url`` with fast heartbeats (0.5 s) and ``backoff``."""
 
     def make(backend_url: str, backoff: Backoff) -> TrayApplication:
-        app = TrayApplication(
-            AppOptions(
-                config_dir=tmp_path / "config",
-                backend_url=backend_url,
-                log_file=tmp_path / "log" / "profitringer.log",
-                tray_available=True,
-                ping_interval=0.5,
-                ping_timeout=1.0,
-                backoff=backoff,
-                watch_system_bus=False,
-            ),
-            keyring=TokenKeyring(),
-            notifier=notifier,
-            browser=lambda url: None,
-            clipboard=lambda text: None,
-            confirm=lambda title, text: True,
-            login_item=LoginItem(["profitringer"], platform="linux", home=tmp_path / "h", env={}),
-            quit_app=lambda: None,
-        )
-        built.append(app)
-        return app
+        return make_app(backend_url=backend_url, backoff=backoff, ping_interval=0.5)
 
-    yield make
-    for app in built:
-        app.close()
-        app.deleteLater()
+    return make
 
 
 def signed_in_tray(qtbot: Any, make_tray: Any, relay: RelayProcess, backoff: Backoff) -> Any:

@@ -42,6 +42,7 @@ from desktop.client.live import Backoff, LiveConnection
 from desktop.core.wire import MessageType, StateDocument
 from desktop.relay.server import free_port
 from tests.client.documents import raw_document
+from tests.support.tray import AppFactory, Desktop
 
 EMAIL = "secrets@example.com"
 FAST = Backoff(base=0.05, factor=2.0, cap=0.3, jitter=0.1)
@@ -87,32 +88,18 @@ def test_only_the_token_in_the_keyring_and_no_secret_on_disk_or_screen(
     memory_keyring: Any,
     debug_log_file: Path,
     caplog: Any,
+    make_app: AppFactory,
+    desktop: Desktop,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     password = "pw-" + secrets.token_urlsafe(12)
     relay.add_user(EMAIL, password)
-    notifier = RecordingNotifier()
-    clipboard: list[str] = []
+    notifier = desktop.notifier
+    clipboard = desktop.clipboard
     errors: list[tuple[str, str]] = []
     config_dir = tmp_path / "config"
-    app = TrayApplication(
-        AppOptions(
-            config_dir=config_dir,
-            backend_url=relay.url,
-            log_file=debug_log_file,
-            tray_available=True,
-            ping_interval=1.0,
-            ping_timeout=1.0,
-            backoff=FAST,
-            watch_system_bus=False,
-        ),
-        keyring=TokenKeyring(),
-        notifier=notifier,
-        browser=lambda url: None,
-        clipboard=clipboard.append,
-        confirm=lambda title, text: True,
-        login_item=LoginItem(["profitringer"], platform="linux", home=tmp_path / "h", env={}),
-        quit_app=lambda: None,
+    app = make_app(
+        config_dir=config_dir, backend_url=relay.url, log_file=debug_log_file, backoff=FAST
     )
     try:
         controller = app.controller
@@ -200,8 +187,7 @@ def test_only_the_token_in_the_keyring_and_no_secret_on_disk_or_screen(
             timeout=10_000,
         )
     finally:
-        app.close()
-        app.deleteLater()
+        app.close()  # flushes the session's last log lines before the scan; safe twice
 
     for handler in logging.getLogger().handlers:
         handler.flush()

@@ -24,6 +24,9 @@ from tests.support.zoom import (
     sim_config,
     zoom_settings,
 )
+from tests.support.zoom import (
+    connect_zoom as connect_zoom_at,
+)
 
 __all__ = ["CLIENT_ID", "CLIENT_SECRET", "WEBHOOK_SECRET", "Wire", "sim_config"]
 
@@ -57,16 +60,8 @@ def account(relay: RunningRelay, email: str = "ada@example.com") -> str:
 def connect_zoom(
     relay: RunningRelay, wire: Wire, token: str, login_hint: str | None = None
 ) -> httpx.Response:
-    """Ask the relay for the authorize URL and follow it through the local Zoom
-    back to the relay's callback, as a browser would."""
-    with wire.client(relay.url, token) as api:
-        response = api.post("/api/v1/integrations/zoom/connect")
-    assert response.status_code == 200, response.text
-    url = response.json()["authorize_url"]
-    if login_hint:
-        url += "&login_hint=" + login_hint
-    with wire.client(url) as browser:
-        return browser.get(url, follow_redirects=True)
+    """Connect the token's account to the local Zoom, as a browser would."""
+    return connect_zoom_at(relay.url, wire, token, login_hint)
 
 
 def callback_url(relay: RunningRelay, wire: Wire, token: str) -> str:
