@@ -9,7 +9,8 @@ and live socket as the tray, through the cookie of :mod:`.auth`:
 - ``GET /static/{file}``, ``GET /static/icons/{name}.svg`` — its files
 - ``POST /web/session`` ``{email, password}`` → 201 ``{account, csrf_token}``
   and the HttpOnly session cookie (only from the page's own origin)
-- ``GET /web/session`` → ``{account, csrf_token}``, or 401 without a session
+- ``GET /web/session`` → ``{signed_in: true, account, csrf_token}``, or
+  ``{signed_in: false}``
 - ``DELETE /web/session`` → 204: this browser signed out, the cookie cleared
   (needs the CSRF token like every change)
 """
@@ -89,6 +90,12 @@ async def index(request: Request) -> Response:
         media_type="text/html; charset=utf-8",
         headers=page_headers(_relay(request)),
     )
+
+
+@router.get("/favicon.ico")
+async def favicon(request: Request) -> Response:
+    """Browsers ask for this on every page of the relay (the Zoom callback too)."""
+    return await icon("available", request)
 
 
 @router.get("/static/icons/{name}.svg")
@@ -193,9 +200,14 @@ def _cookie_session(request: Request) -> tuple[Relay, str, Any]:
 
 @router.get("/web/session")
 async def web_session(request: Request) -> Response:
-    relay, token, session = _cookie_session(request)
+    """Who this browser is signed in as. Signed out is an answer, not an error
+    (200 ``{"signed_in": false}``), so a first visit logs nothing in red."""
+    try:
+        relay, token, session = _cookie_session(request)
+    except ApiError:
+        return JSONResponse({"signed_in": False}, headers={"Cache-Control": "no-store"})
     answer = _session_answer(relay, token, {"id": session.account_id, "email": session.email})
-    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"signed_in": True, **answer}, headers={"Cache-Control": "no-store"})
 
 
 @router.delete("/web/session", status_code=204)

@@ -360,7 +360,9 @@ function wire() {
 async function boot() {
   wire();
   try {
-    showMain(await call("GET", "/web/session"));
+    const session = await call("GET", "/web/session");
+    if (session.signed_in) showMain(session);
+    else showSignIn("");
   } catch (failure) {
     showSignIn(failure.status === 401 ? "" : failure.message);
   }
