@@ -134,16 +134,20 @@ class Relay:
             return SignInResult(None, None, verdict.delay)
         assert account is not None
         self.throttle.succeeded(keys[:1])
+        return SignInResult(account, self.open_session(account.id, device_name), verdict.delay)
+
+    def open_session(self, account_id: str, device_name: str) -> str:
+        """A new session of the account; returns its token (only its hash is kept)."""
         token = new_session_token()
         now = self.clock()
         self.store.add_session(
-            account.id,
+            account_id,
             token_hash(token),
             device_name[:MAX_DEVICE_NAME],
             now,
             now + timedelta(seconds=self.settings.session_lifetime),
         )
-        return SignInResult(account, token, verdict.delay)
+        return token
 
     def session_for(self, token: str) -> Session | None:
         """The live session a bearer token belongs to, or ``None``."""

@@ -80,7 +80,7 @@ def test_the_page_has_a_strict_csp_and_no_inline_script(web_relay: RunningRelay)
     scripts = re.findall(r"<script\b[^>]*>", html)
     assert scripts == ['<script type="module" src="/static/app.js">']
     assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers
-    for name in ("index.html", "app.js", "live.js", "status.js", "style.css"):
+    for name in ("index.html", "app.js", "live.js", "link.js", "status.js", "style.css"):
         text = static.joinpath(name).read_text()
         assert not re.search(r"https?://", text), f"{name} names an outside address"
     assert httpx.get(web_relay.url + "/static/../web/__init__.py").status_code == 404

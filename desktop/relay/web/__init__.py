@@ -13,6 +13,7 @@ and live socket as the tray, through the cookie of :mod:`.auth`:
   ``{signed_in: false}``
 - ``DELETE /web/session`` → 204: this browser signed out, the cookie cleared
   (needs the CSRF token like every change)
+- one-time sign-in links for the tray and the demo: see :mod:`.links`
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ from fastapi.responses import JSONResponse
 from desktop.relay import api
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay
+from desktop.relay.web import links
 from desktop.relay.web.auth import (
     CSRF_HEADER,
     CookieSessions,
     change_allowed,
     csrf_token,
     origin_allowed,
-    public_origin,
     session_cookie,
     set_cookie_header,
 )
+from desktop.relay.web.common import device_name, page_headers
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,34 +46,12 @@ router = APIRouter(include_in_schema=False)
 STATIC_FILES: Final[dict[str, str]] = {
     "app.js": "text/javascript; charset=utf-8",
     "live.js": "text/javascript; charset=utf-8",
+    "link.js": "text/javascript; charset=utf-8",
     "status.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
     "zoom.svg": "image/svg+xml",
 }
 ICON_NAME: Final = re.compile(r"[a-z][a-z-]{0,30}")
-
-
-def content_security_policy(relay: Relay) -> str:
-    origin = public_origin(relay)
-    socket_origin = (
-        "wss://" + origin.removeprefix("https://")
-        if origin.startswith("https://")
-        else "ws://" + origin.removeprefix("http://")
-    )
-    return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        f"connect-src 'self' {socket_origin}; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    )
-
-
-def page_headers(relay: Relay, cache: str = "no-cache") -> dict[str, str]:
-    return {
-        "Content-Security-Policy": content_security_policy(relay),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": cache,
-    }
 
 
 def _relay(request: Request) -> Relay:
@@ -116,40 +96,6 @@ async def static(name: str, request: Request) -> Response:
     if media_type is None:
         raise ApiError(404, "not_found", f"There is nothing at /static/{name}.")
     return Response(_file(name), media_type=media_type, headers=page_headers(_relay(request)))
-
-
-def device_name(user_agent: str | None) -> str:
-    """A short name for the devices list, from the User-Agent: "Chrome on Linux (web)"."""
-    agent = user_agent or ""
-    browser = next(
-        (
-            name
-            for token, name in (
-                ("Edg/", "Edge"),
-                ("Firefox/", "Firefox"),
-                ("Chrome/", "Chrome"),
-                ("Safari/", "Safari"),
-            )
-            if token in agent
-        ),
-        "Browser",
-    )
-    system = next(
-        (
-            name
-            for token, name in (
-                ("Android", "Android"),
-                ("iPhone", "iPhone"),
-                ("iPad", "iPad"),
-                ("Windows", "Windows"),
-                ("Mac OS X", "macOS"),
-                ("Linux", "Linux"),
-            )
-            if token in agent
-        ),
-        None,
-    )
-    return f"{browser} on {system} (web)" if system else f"{browser} (web)"
 
 
 class WebSignIn(api.Strict):
@@ -222,5 +168,8 @@ async def web_sign_out(request: Request) -> Response:
 
 
 def install(app: FastAPI, relay: Relay) -> None:
+    app.state.web_sign_in_links = links.SignInLinks()
     app.include_router(router)
+    app.include_router(links.page_router)
+    app.include_router(links.api_router)
     app.add_middleware(CookieSessions, relay=relay)
