@@ -29,7 +29,12 @@ def test_the_relay_restarted_page_says_offline_then_comes_back(
         assert page.text(browser, "status-detail") == (
             "Your ringer's state is unknown until the relay answers again."
         )
-        assert not browser.find_element(By.ID, "ringer-on").is_enabled()
+        ringer = browser.find_element(By.ID, "ringer-on")
+        assert not ringer.is_enabled()
+        # no stale state: the switch says "unknown", not "on"
+        assert browser.execute_script("return arguments[0].indeterminate", ringer) is True
+        assert not browser.find_element(By.ID, "preferred-available").is_selected()
+        assert page.text(browser, "zoom-status") == "Unknown while offline."
         assert (
             browser.find_element(By.ID, "status-icon")
             .get_attribute("src")
@@ -50,5 +55,6 @@ def test_the_relay_restarted_page_says_offline_then_comes_back(
         page.wait_status(browser, "Ringer off since", wait=30)
         assert not browser.find_element(By.ID, "ringer-on").is_selected()
         assert browser.find_element(By.ID, "ringer-on").is_enabled()
+        assert browser.execute_script("return arguments[0].indeterminate", ringer) is False
         page.shot(browser, "17-back-online")
         page.assert_clean_console(browser, allowed=("WebSocket connection to",))

@@ -154,8 +154,16 @@ function render() {
   document.title = `${status.title} · ProfitRinger`;
   const usable = connection === "online" && doc !== null && busy === 0;
   for (const control of document.querySelectorAll(".live-control")) control.disabled = !usable;
-  if (!doc || connection !== "online") {
-    $("zoom-status").textContent = connection === "offline" ? "Unknown while offline." : "…";
+  const known = doc !== null && connection === "online";
+  // Offline, nothing is shown as if it were known: switches go indeterminate.
+  for (const id of ["ringer-on", "auto-pause"]) $(id).indeterminate = !known;
+  for (const id of ["zoom-connect", "zoom-disconnect", "meeting-link"]) show($(id), known);
+  if (!known) {
+    const unknown = connection === "offline" ? "Unknown while offline." : "…";
+    $("preferred-available").checked = false;
+    $("preferred-unavailable").checked = false;
+    $("override-now").textContent = unknown;
+    $("zoom-status").textContent = unknown;
     return;
   }
   $("ringer-on").checked = doc.ringer_on;
