@@ -15,6 +15,16 @@ from tests.web import page
 from tests.web.conftest import ZOOM_USER, Person, TrayClient
 
 
+def signed_in_with_zoom(
+    browser: Any, relay: RunningRelay, person: Person, tray: TrayClient | None = None
+) -> None:
+    """The page signed in and connected to the local Zoom; the tray signed in too."""
+    page.sign_in(browser, relay.url, person.email, person.password)
+    if tray is not None:
+        tray.sign_in(person.email, person.password)
+    page.connect_zoom(browser, relay.url, ZOOM_USER)
+
+
 def test_sign_in_says_what_is_wrong_then_shows_the_status(
     browser: Any, web_relay: RunningRelay, person: Person
 ) -> None:
@@ -53,9 +63,7 @@ def test_sign_in_says_what_is_wrong_then_shows_the_status(
 def test_a_meeting_at_zoom_pauses_the_page_and_the_tray_alike(
     browser: Any, web_relay: RunningRelay, sim: RunningZoomSim, person: Person, tray: TrayClient
 ) -> None:
-    page.sign_in(browser, web_relay.url, person.email, person.password)
-    tray.sign_in(person.email, person.password)
-    page.connect_zoom(browser, web_relay.url, ZOOM_USER)
+    signed_in_with_zoom(browser, web_relay, person, tray)
     assert page.wait_status(browser, "Available since")
     assert page.text(browser, "status-detail") == f"Zoom: connected as {ZOOM_USER}."
     page.shot(browser, "04-connected-available")
@@ -85,9 +93,7 @@ def test_a_meeting_at_zoom_pauses_the_page_and_the_tray_alike(
 def test_changes_on_the_page_reach_the_tray(
     browser: Any, web_relay: RunningRelay, person: Person, tray: TrayClient
 ) -> None:
-    page.sign_in(browser, web_relay.url, person.email, person.password)
-    tray.sign_in(person.email, person.password)
-    page.connect_zoom(browser, web_relay.url, ZOOM_USER)
+    signed_in_with_zoom(browser, web_relay, person, tray)
 
     page.click(browser, "preferred-unavailable")
     assert page.wait_status(browser, "Unavailable since")
@@ -120,9 +126,7 @@ def test_changes_on_the_page_reach_the_tray(
 def test_disconnect_asks_first_and_says_what_is_deleted(
     browser: Any, web_relay: RunningRelay, person: Person, tray: TrayClient
 ) -> None:
-    page.sign_in(browser, web_relay.url, person.email, person.password)
-    tray.sign_in(person.email, person.password)
-    page.connect_zoom(browser, web_relay.url, ZOOM_USER)
+    signed_in_with_zoom(browser, web_relay, person, tray)
 
     page.click(browser, "zoom-disconnect")
     page.until(browser, lambda d: page.visible(d, "disconnect-dialog"), "the confirmation")
@@ -147,8 +151,7 @@ def test_disconnect_asks_first_and_says_what_is_deleted(
 def test_an_expired_connection_offers_reconnect(
     browser: Any, web_relay: RunningRelay, sim: RunningZoomSim, person: Person
 ) -> None:
-    page.sign_in(browser, web_relay.url, person.email, person.password)
-    page.connect_zoom(browser, web_relay.url, ZOOM_USER)
+    signed_in_with_zoom(browser, web_relay, person)
     assert sim.sim.invalidate_tokens(ZOOM_USER) > 0
     # the next call to Zoom finds the grant dead (ZOOM.md: invalid_grant)
     page.click(browser, "meeting-link")
@@ -166,8 +169,7 @@ def test_an_expired_connection_offers_reconnect(
 def test_a_new_meeting_link_is_shown_and_copied(
     browser: Any, web_relay: RunningRelay, sim: RunningZoomSim, person: Person
 ) -> None:
-    page.sign_in(browser, web_relay.url, person.email, person.password)
-    page.connect_zoom(browser, web_relay.url, ZOOM_USER)
+    signed_in_with_zoom(browser, web_relay, person)
     browser.execute_cdp_cmd(
         "Browser.grantPermissions",
         {
