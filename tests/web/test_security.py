@@ -174,3 +174,27 @@ def test_the_cookie_is_secure_behind_https(tmp_path: Path) -> None:
         assert "token" not in {k for k in answer.json() if k != "csrf_token"}
         csp = httpx.get(relay.url + "/").headers["content-security-policy"]
         assert "connect-src 'self' wss://relay.example;" in csp
+
+
+def test_bad_input_to_the_page_endpoints_is_a_clear_4xx(
+    web_relay: RunningRelay, person: Person
+) -> None:
+    origin = {"Origin": web_relay.url}
+    bodies: list[Any] = [
+        {"email": person.email, "password": "x" * 2000},
+        {"email": "", "password": "x"},
+        {"email": 1, "password": "x"},
+        {"email": person.email},
+        {"email": person.email, "password": "x", "device": "unknown field"},
+        [],
+        "text",
+    ]
+    with httpx.Client(base_url=web_relay.url, headers=origin) as http:
+        for body in bodies:
+            for path in ("/web/session", "/web/sign-in"):
+                answer = http.post(path, json=body)
+                assert 400 <= answer.status_code < 500, (path, body, answer.text)
+                assert "error" in answer.json()
+                assert "set-cookie" not in answer.headers
+        assert http.post("/web/session", content=b"{not json").status_code == 400
+        assert http.get("/web/sign-in?code=" + "x" * 5000).status_code == 400

@@ -98,9 +98,9 @@ async def static(name: str, request: Request) -> Response:
     return Response(_file(name), media_type=media_type, headers=page_headers(_relay(request)))
 
 
-class WebSignIn(api.Strict):
-    email: str
-    password: str
+class WebSignIn(api.SignInBody):
+    """The API's sign-in body, with its limits; a ``device_name`` sent is ignored
+    (the relay names the browser from its User-Agent)."""
 
 
 def _session_answer(relay: Relay, token: str, account: dict[str, Any]) -> dict[str, Any]:
