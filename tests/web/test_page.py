@@ -273,3 +273,27 @@ def test_keyboard_labels_and_phone_width(
     finally:
         browser.set_window_size(1100, 1500)
     page.assert_clean_console(browser)
+
+
+def test_changing_the_password_on_the_page_signs_the_tray_out(
+    browser: Any, web_relay: RunningRelay, person: Person, tray: TrayClient
+) -> None:
+    tray.sign_in(person.email, person.password)
+    tray.wait_for(lambda t: bool(t.documents))
+    page.sign_in(browser, web_relay.url, person.email, person.password)
+    browser.find_element(By.ID, "current-password").send_keys("not the password")
+    browser.find_element(By.ID, "new-password").send_keys("a brand new passphrase")
+    page.click(browser, "password-submit")
+    page.wait_text(browser, "password-note", "The current password is not right.")
+    assert not tray.session_gone
+
+    browser.find_element(By.ID, "current-password").clear()
+    browser.find_element(By.ID, "current-password").send_keys(person.password)
+    page.click(browser, "password-submit")
+    page.wait_text(browser, "password-note", "Every other device was signed out.")
+    tray.wait_for(lambda t: t.session_gone)  # its socket closed with 4401
+    page.until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#devices li")) == 1, "1")
+    page.shot(browser, "19-password-changed")
+    person.password = "a brand new passphrase"  # so the teardown can delete the account
+    assert web_relay.sign_in(person.email, person.password)
+    page.assert_clean_console(browser, allowed=("/api/v1/account/password - Failed to load",))

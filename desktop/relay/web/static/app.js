@@ -322,6 +322,33 @@ async function signOutEverywhere() {
   await signOut();
 }
 
+async function changePassword(event) {
+  event.preventDefault();
+  const note = $("password-note");
+  const current = $("current-password").value;
+  const next = $("new-password").value;
+  if (!current || next.length < 8) {
+    note.textContent = "Enter your current password and a new one of at least 8 characters.";
+    return;
+  }
+  $("password-submit").disabled = true;
+  try {
+    await call("PUT", "/api/v1/account/password", {
+      current_password: current,
+      new_password: next,
+    });
+    note.textContent = "Password changed. Every other device was signed out.";
+    $("current-password").value = "";
+    $("new-password").value = "";
+    await refreshDevices();
+  } catch (failure) {
+    if (failure.status === 401) report(failure);
+    else note.textContent = failure.message;
+  } finally {
+    $("password-submit").disabled = false;
+  }
+}
+
 // -- start ----------------------------------------------------------------------------------
 
 function wire() {
@@ -358,6 +385,7 @@ function wire() {
   $("sign-out-everywhere").addEventListener("click", () => $("everywhere-dialog").showModal());
   $("everywhere-cancel").addEventListener("click", () => $("everywhere-dialog").close());
   $("everywhere-confirm").addEventListener("click", signOutEverywhere);
+  $("password-form").addEventListener("submit", changePassword);
   // Times in words ("since 10:02") stay right across midnight without a timer
   // per second: re-render once a minute only while the page is visible.
   setInterval(() => {
