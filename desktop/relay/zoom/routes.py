@@ -75,7 +75,10 @@ GONE = ApiError(401, "session_expired", "This account no longer exists.")
 
 
 class ConnectOut(BaseModel):
-    authorize_url: str
+    authorize_url: str = Field(
+        description="The relay's start page for this connect: open it in the person's "
+        "browser, which it binds to the connect before leading on to Zoom."
+    )
 
 
 class MeetingBody(Strict):

@@ -56,6 +56,8 @@ COOKIE_MAX_AGE: Final = int(STATE_LIFETIME.total_seconds())
 #: What ``secrets.token_urlsafe(32)`` makes; anything else in the cookie is ignored.
 _WELL_FORMED: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_TICKET: Final = 128
+#: Seconds before a purge that failed is tried again.
+PURGE_RETRY: Final = 60.0
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,8 @@ class ConnectStarts:
         try:
             authorize_url = self.vault.unseal(row[0])
         except VaultError as exc:
-            log.error("a pending Zoom connect cannot be decrypted: %s", exc)
+            # Only after a key rotation that retired the key it was sealed with.
+            log.warning("a pending Zoom connect cannot be decrypted: %s", exc)
             return EXPIRED
         if row[1] is not None:
             # Opened before: only by this browser (a reload, or Back from Zoom).
@@ -222,10 +225,15 @@ class ConnectStarts:
         assert self._wake_event is not None
         while True:
             self._wake_event.clear()
-            next_at = self.purge()
-            timeout = None
-            if next_at is not None:
-                timeout = max(0.0, (next_at - self._now()).total_seconds())
+            timeout: float | None = None
+            try:
+                next_at = self.purge()
+            except Exception as exc:  # the purge must outlive a busy or failing database
+                log.warning("purging expired Zoom connect links failed: %s", exc)
+                timeout = PURGE_RETRY
+            else:
+                if next_at is not None:
+                    timeout = max(0.0, (next_at - self._now()).total_seconds())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_event.wait(), timeout)
 
