@@ -136,15 +136,19 @@ def test_the_connect_link_is_a_start_page_that_names_the_account_and_binds_the_b
     assert state_of(relay.url, token)["zoom"]["state"] == "connected"
 
 
-def test_behind_https_the_binding_cookie_is_secure(tmp_path: Path, sim: RunningZoomSim) -> None:
-    settings = zoom_settings(sim, public_url="https://relay.example")
-    with start_relay(tmp_path / "relay", **settings) as relay:
+def test_behind_https_the_binding_cookie_is_secure_and_under_the_public_path(
+    tmp_path: Path, sim: RunningZoomSim
+) -> None:
+    public = "https://relay.example/ringer"  # a proxy that strips /ringer
+    with start_relay(tmp_path / "relay", **zoom_settings(sim, public_url=public)) as relay:
         token = person(relay, "ada@example.com")
         link = connect_link(relay, token)
-        assert link.startswith("https://relay.example" + START_PATH)
-        page = httpx.get(relay.url + link.removeprefix("https://relay.example"))
+        assert link.startswith(public + START_PATH + "?ticket=")
+        page = httpx.get(relay.url + link.removeprefix(public))
         assert page.status_code == 200
-        assert "secure" in cookie_attributes(page)
+        cookie = cookie_attributes(page)
+        assert "secure" in cookie
+        assert cookie["path"] == "/ringer/oauth/zoom"
 
 
 def test_two_pending_connects_in_one_browser_both_stay_usable(

@@ -40,6 +40,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from desktop.core.wire import iso, parse_iso
+from desktop.relay.config import RelaySettings
 from desktop.relay.relay import Relay
 from desktop.relay.zoom.integration import STATE_LIFETIME, _state_hash
 from desktop.relay.zoom.link_policy import policy_note
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 
 START_PATH: Final = "/oauth/zoom/start"
 COOKIE_NAME: Final = "profitringer_zoom_connect"
-#: The start page and the callback, nothing else of the relay, see the cookie.
+#: The start page and the callback, nothing else of the relay, see the cookie
+#: (under the public URL's own path, if it has one).
 COOKIE_PATH: Final = "/oauth/zoom"
 #: As long as a pending connect lives: the cookie is of no use after that.
 COOKIE_MAX_AGE: Final = int(STATE_LIFETIME.total_seconds())
@@ -267,7 +269,7 @@ def refusal_page(refusal: Refusal) -> HTMLResponse:
     return _html(refusal.status, refusal.title, [html.escape(refusal.message)])
 
 
-def start_page(opened: Opened, policy: str, secure: bool) -> HTMLResponse:
+def start_page(opened: Opened, settings: RelaySettings) -> HTMLResponse:
     """The page that names the account, binds the browser and leads on to Zoom.
 
     It continues with a plain link the person clicks, not a redirect: a
@@ -283,7 +285,7 @@ def start_page(opened: Opened, policy: str, secure: bool) -> HTMLResponse:
         "you their link, and continuing would let them see your Zoom status and create "
         "meetings as you.",
     ]
-    note = policy_note(policy, opened.account_email)
+    note = policy_note(settings.zoom_link_policy, opened.account_email)
     if note:
         paragraphs.append(html.escape(note))
     minutes = COOKIE_MAX_AGE // 60
@@ -293,12 +295,13 @@ def start_page(opened: Opened, policy: str, secure: bool) -> HTMLResponse:
         f'href="{html.escape(opened.authorize_url)}">Continue to Zoom</a></p>'
     )
     response = _html(200, "Connect Zoom to ProfitRinger", paragraphs, link)
+    public = urlsplit(settings.base_url)
     response.set_cookie(
         COOKIE_NAME,
         opened.binding,
         max_age=COOKIE_MAX_AGE,
-        path=COOKIE_PATH,
-        secure=secure,
+        path=public.path.rstrip("/") + COOKIE_PATH,
+        secure=public.scheme == "https",
         httponly=True,
         # Lax, not Strict: the callback is a top-level redirect from Zoom (another
         # site), and a Strict cookie would not be sent with it.
@@ -344,8 +347,7 @@ async def start(request: Request) -> HTMLResponse:
     opened = starts.open(ticket, request.cookies.get(COOKIE_NAME))
     if isinstance(opened, Refusal):
         return refusal_page(opened)
-    settings = starts.settings
-    return start_page(opened, settings.zoom_link_policy, settings.base_url.startswith("https://"))
+    return start_page(opened, starts.settings)
 
 
 def install(app: FastAPI, relay: Relay, vault: TokenVault | None) -> ConnectStarts:
