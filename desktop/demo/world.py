@@ -21,6 +21,7 @@ import httpx
 
 from desktop.demo.supervisor import ChildSpec, EventSink, Supervisor
 from desktop.relay.server import free_port
+from desktop.relay.zoom.start_page import continue_link
 
 DEMO_EMAIL: Final = "you@profitringer.example"
 #: The Zoom user the local Zoom creates at start; the demo connects as it.
@@ -172,8 +173,10 @@ class DemoWorld:
         return token
 
     def _connect_zoom(self, relay_url: str, token: str) -> None:
-        """Connect as a person would: ask the relay for the authorize URL and
-        follow it through the local Zoom's consent (auto-approved) back to the relay."""
+        """Connect as a person would: ask the relay for the connect link, open its
+        start page and follow "Continue to Zoom" through the local Zoom's consent
+        (auto-approved) back to the relay, in one browser (the start page's
+        cookie binds it)."""
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(timeout=30, headers=headers) as client:
             state: dict[str, Any] = client.get(relay_url + "/api/v1/state").json()
@@ -183,10 +186,13 @@ class DemoWorld:
             response = client.post(relay_url + "/api/v1/integrations/zoom/connect")
             if response.status_code != 200:
                 raise DemoError(f"the relay would not start the Zoom connection: {response.text}")
-            authorize_url = response.json()["authorize_url"]
+            start_url = response.json()["authorize_url"]
         with httpx.Client(timeout=30, follow_redirects=True) as browser:
-            page = browser.get(authorize_url)
-        if page.status_code != 200:
+            page = browser.get(start_url)
+            zoom_url = continue_link(page.text) if page.status_code == 200 else None
+            if zoom_url is not None:
+                page = browser.get(zoom_url)
+        if zoom_url is None or page.status_code != 200:
             raise DemoError(
                 f"connecting Zoom failed at {page.url.copy_with(query=None)} "
                 f"(HTTP {page.status_code}); see {self.log_dir}"

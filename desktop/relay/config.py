@@ -12,6 +12,8 @@ from typing import Final
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8765
 ENV_PREFIX: Final = "PROFITRINGER_"
+#: Which Zoom user an account may be linked to (desktop/relay/zoom/link_policy.py).
+ZOOM_LINK_POLICIES: Final = ("any", "email", "domain")
 
 
 def default_data_dir() -> Path:
@@ -80,6 +82,11 @@ class RelaySettings:
     #: exist (``relay user passwd`` run beside it ends them in the database).
     session_sweep_interval: float = 30.0
 
+    #: Which Zoom user an account may link to: any, email or domain (link_policy.py).
+    zoom_link_policy: str = "any"
+    #: Pending Zoom connect links kept per account; a newer one drops the oldest.
+    zoom_pending_connects: int = 5
+
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
@@ -124,4 +131,18 @@ class RelaySettings:
         settings.session_sweep_interval = _float(
             env, "SESSION_SWEEP_INTERVAL", settings.session_sweep_interval
         )
+        if policy := get("ZOOM_LINK_POLICY"):
+            settings.zoom_link_policy = policy.strip().lower()
+            if settings.zoom_link_policy not in ZOOM_LINK_POLICIES:
+                raise ValueError(
+                    f"{ENV_PREFIX}ZOOM_LINK_POLICY must be one of "
+                    f"{', '.join(ZOOM_LINK_POLICIES)}, not {policy!r}"
+                )
+        pending = _float(env, "ZOOM_PENDING_CONNECTS", settings.zoom_pending_connects)
+        if pending < 1 or pending != int(pending):
+            raise ValueError(
+                f"{ENV_PREFIX}ZOOM_PENDING_CONNECTS must be a whole number of at least 1, "
+                f"not {pending!r}"
+            )
+        settings.zoom_pending_connects = int(pending)
         return settings

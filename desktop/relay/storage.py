@@ -78,6 +78,20 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE sessions ADD COLUMN last_seen_at TEXT;
     """,
+    # 4: the start page of a Zoom connect (desktop/relay/zoom/start_page.py): the
+    # ticket of its link, the sealed Zoom authorize URL it continues to, and the
+    # hash of the binding cookie of the browser that opened it. It goes with its
+    # OAuth state (used up, expired, dropped or its account deleted).
+    """
+    CREATE TABLE oauth_starts (
+        ticket_hash   TEXT PRIMARY KEY,
+        state_hash    TEXT NOT NULL UNIQUE
+                      REFERENCES oauth_states(state_hash) ON DELETE CASCADE,
+        authorize_url BLOB NOT NULL,
+        binding_hash  TEXT
+    );
+    CREATE INDEX oauth_states_account ON oauth_states(account_id, expires_at);
+    """,
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from desktop.relay.zoom.start_page import START_PATH, continue_link
 from tests.support.tray import AppFactory, Desktop, sign_in_through_dialog
 
 EMAIL = "ada@example.com"
@@ -78,15 +79,16 @@ def test_the_whole_loop(
     qtbot.waitUntil(lambda: controller.model.online, timeout=10_000)
     assert status().kind == "zoom_action"
 
-    # 2. connect Zoom: the browser gets the authorize URL; the local Zoom
-    #    approves and redirects to the relay, which pushes zoom_connected.
+    # 2. connect Zoom: the browser gets the relay's start page, which names the
+    #    account and leads on to the local Zoom; that approves and redirects to
+    #    the relay, which pushes zoom_connected.
     app.menu.rebuild()
     connect = app.menu.action("zoom.connect")
     assert connect is not None
     connect.trigger()
     qtbot.waitUntil(lambda: len(desktop.opened) == 1, timeout=10_000)
-    assert desktop.opened[0].startswith(zoom.url)
-    callback = httpx.get(desktop.opened[0], follow_redirects=True, timeout=10)
+    assert desktop.opened[0].startswith(relay.url + START_PATH + "?ticket=")
+    callback = through_start_page(desktop.opened[0])
     assert callback.status_code == 200, callback.text
     assert str(callback.url).startswith(relay.url)
     qtbot.waitUntil(lambda: status().kind == "available", timeout=10_000)
@@ -131,3 +133,25 @@ def test_the_whole_loop(
     app.menu.rebuild()
     assert "zoom.reconnect" in app.menu.action_ids()
     assert "zoom_reconnect" in desktop.notifier.kinds()
+
+    # 8. Reconnect opens a new start page too, and going through it connects again.
+    reconnect = app.menu.action("zoom.reconnect")
+    assert reconnect is not None
+    reconnect.trigger()
+    qtbot.waitUntil(lambda: len(desktop.opened) == 2, timeout=10_000)
+    assert desktop.opened[1].startswith(relay.url + START_PATH + "?ticket=")
+    assert desktop.opened[1] != desktop.opened[0]
+    assert through_start_page(desktop.opened[1]).status_code == 200
+    qtbot.waitUntil(lambda: status().kind == "available", timeout=10_000)
+
+
+def through_start_page(start_url: str) -> httpx.Response:
+    """What the person's browser does with the link the tray opened: the start
+    page (naming the account), its Continue link, Zoom, the relay's callback."""
+    with httpx.Client(timeout=10) as browser:
+        page = browser.get(start_url)
+        assert page.status_code == 200, page.text
+        assert f"ProfitRinger account <b>{EMAIL}</b>" in page.text
+        zoom_url = continue_link(page.text)
+        assert zoom_url is not None
+        return browser.get(zoom_url, follow_redirects=True)

@@ -38,6 +38,7 @@ from desktop.zoomsim.sim import SimConfig
 from desktop.zoomsim.webhook_signing import sign
 from tests.bench import harness
 from tests.bench.load import post_request, sweep
+from tests.support.zoom import zoom_link
 
 CLIENT_ID = "bench-client-id"
 CLIENT_SECRET = "bench-client-secret-0123456789"
@@ -195,7 +196,7 @@ def _seed(relay_url: str, sim_url: str, accounts: list[BenchAccount]) -> None:
                 headers={"Authorization": f"Bearer {account.token}"},
             )
             connect.raise_for_status()
-            url = connect.json()["authorize_url"] + "&login_hint=" + account.zoom_email
+            url = zoom_link(browser, connect.json()["authorize_url"], account.zoom_email)
             page = browser.get(url)
             if page.status_code != 200 or "Zoom is connected" not in page.text:
                 raise RuntimeError(f"connecting Zoom failed: {page.status_code} {page.text[:200]}")

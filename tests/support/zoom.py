@@ -28,6 +28,7 @@ from desktop.core.wire import now_utc
 from desktop.relay.passwords import hash_password
 from desktop.relay.server import free_port
 from desktop.relay.storage import Store
+from desktop.relay.zoom.start_page import continue_link
 from desktop.zoomsim.server import RunningZoomSim
 from desktop.zoomsim.sim import SimConfig
 from tests.support.live import next_message
@@ -151,18 +152,26 @@ def sign_in(base_url: str, email: str, wire: Wire | None = None, password: str =
     return token
 
 
+def zoom_link(browser: httpx.Client, start_url: str, login_hint: str | None = None) -> str:
+    """Open the relay's start page in ``browser`` (its cookie jar takes the
+    binding) and return the Zoom authorize URL the page continues to."""
+    page = browser.get(start_url)
+    assert page.status_code == 200, page.text
+    url = continue_link(page.text)
+    assert url is not None, page.text
+    return url + "&login_hint=" + login_hint if login_hint else url
+
+
 def connect_zoom(
     base_url: str, wire: Wire, token: str, login_hint: str | None = None
 ) -> httpx.Response:
-    """Ask the relay for the authorize URL and follow it through the local Zoom
-    back to the relay's callback, as a browser would."""
+    """Ask the relay for the connect link and follow it, as one browser would:
+    the relay's start page, the local Zoom, back to the relay's callback."""
     with wire.client(base_url, token) as api:
         response = api.post("/api/v1/integrations/zoom/connect")
     assert response.status_code == 200, response.text
-    url = response.json()["authorize_url"]
-    if login_hint:
-        url += "&login_hint=" + login_hint
-    with wire.client(url) as browser:
+    with wire.client(base_url) as browser:
+        url = zoom_link(browser, response.json()["authorize_url"], login_hint)
         return browser.get(url, follow_redirects=True)
 
 

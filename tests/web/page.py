@@ -67,9 +67,15 @@ def sign_in(driver: Any, base_url: str, email: str, password: str) -> None:
 
 
 def connect_zoom(driver: Any, base_url: str, zoom_email: str) -> None:
-    """Connect (or Reconnect) on the Zoom tile: the browser follows the relay's
-    authorize URL through the local Zoom to the callback, then comes back."""
+    """Connect (or Reconnect) on the Zoom tile: the browser opens the relay's
+    start page (which binds it and names the account), continues to the local
+    Zoom and lands on the callback, then comes back."""
     click(driver, "zoom-connect")
+    until(driver, lambda d: "/oauth/zoom/start" in d.current_url, "the Zoom start page")
+    start = driver.find_element(By.TAG_NAME, "body").text
+    assert "Continue to Zoom" in start, start
+    shot(driver, "zoom-start-page")
+    click(driver, "continue")
     until(driver, lambda d: "/oauth/zoom/callback" in d.current_url, "the Zoom callback")
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "connected" in body.lower(), body

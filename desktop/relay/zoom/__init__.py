@@ -3,7 +3,9 @@
 Modules: ``api`` (calls to Zoom), ``vault`` (tokens encrypted at rest, key
 rotation), ``rows`` (the Zoom tables), ``integration`` (connect, refresh,
 disconnect, presence, reconciliation, meetings, background planner),
-``signatures`` + ``webhooks`` (the webhook endpoint), ``routes`` (HTTP and
+``signatures`` + ``webhooks`` (the webhook endpoint), ``start_page`` (the
+connect link's start page: browser binding, bound and purge of pending
+connects), ``link_policy`` (which Zoom user may link), ``routes`` (HTTP and
 the installer).
 
 Configuration (environment variables; durations in seconds):
@@ -29,6 +31,9 @@ Configuration (environment variables; durations in seconds):
 ``PROFITRINGER_ZOOM_RETRY_DELAY``            wait before retrying a failed background
                                              refresh or presence read (300)
 ``PROFITRINGER_ZOOM_HTTP_TIMEOUT``           timeout of each call to Zoom (10)
+``PROFITRINGER_ZOOM_LINK_POLICY``            ``any`` (default), ``email`` or ``domain``:
+                                             which Zoom user an account may link
+``PROFITRINGER_ZOOM_PENDING_CONNECTS``       unfinished connect links per account (5)
 ==========================================  ==========================================
 
 ``DELETE /api/v1/integrations/zoom`` works even when Zoom is not configured

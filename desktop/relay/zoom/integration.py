@@ -38,6 +38,7 @@ from desktop.core import availability as rules
 from desktop.core.wire import iso
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
+from desktop.relay.zoom import link_policy
 from desktop.relay.zoom.api import (
     TokenGrant,
     ZoomApi,
@@ -264,6 +265,15 @@ class ZoomIntegration:
                 "Zoom did not tell who signed in",
                 "Nothing was changed. Try Connect Zoom again in a minute.",
             ) from exc
+        # The operator's link policy, before anything of the account is touched
+        # (not revoked, for the same reason as above).
+        stored = self.relay.store.load_state(account_id)
+        policy = self.settings.zoom_link_policy
+        if refusal := link_policy.link_refusal(
+            policy, stored.email if stored else None, user.email
+        ):
+            log.info("the link policy refused a Zoom user for account %s", account_id)
+            raise ConnectFailed(403, *refusal)
         presence: str | None
         try:
             presence = rules.normalize_presence(

@@ -1,6 +1,7 @@
 """The Zoom endpoints and the installer that adds them to a relay app.
 
-- ``POST /api/v1/integrations/zoom/connect`` → ``{authorize_url}``
+- ``POST /api/v1/integrations/zoom/connect`` → ``{authorize_url}``: the relay's
+  start page (``GET /oauth/zoom/start``, start_page.py), which leads on to Zoom
 - ``DELETE /api/v1/integrations/zoom`` → the state document
 - ``POST /api/v1/meetings`` ``{topic, start_time?, duration_minutes?}`` → 201
   ``{id, topic, join_url, start_time}``
@@ -13,10 +14,11 @@ no Zoom app credentials (the operator's to fix, not the caller's); 409
 Zoom failed or could not be reached. ``DELETE /api/v1/integrations/zoom``
 always works (without Zoom configured it deletes tokens and revokes nothing).
 
-The callback's pages: 200 connected; 400 a state that is unknown, expired
-(10 minutes) or already used, a missing parameter, or a code Zoom refused; 403
-consent denied; 409 that Zoom user is linked to another account; 502 Zoom
-unreachable; 503 Zoom not configured. Every refusal changes nothing, and a
+The callback's pages: 200 connected (naming both accounts); 400 a state that is
+unknown, expired (10 minutes) or already used, a missing parameter, or a code
+Zoom refused; 403 a browser that did not open the start page, consent denied,
+or a Zoom user the link policy refuses; 409 that Zoom user is linked to another
+account; 502 Zoom unreachable; 503 Zoom not configured. Every refusal changes nothing, and a
 state is used up by its first use, whatever the outcome.
 """
 
@@ -36,6 +38,7 @@ from desktop.relay.api import SessionDep, StateOut, Strict
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
+from desktop.relay.zoom import start_page
 from desktop.relay.zoom.api import ZoomApi, ZoomError, ZoomRateLimited
 from desktop.relay.zoom.integration import (
     CALLBACK_PATH,
@@ -72,7 +75,10 @@ GONE = ApiError(401, "session_expired", "This account no longer exists.")
 
 
 class ConnectOut(BaseModel):
-    authorize_url: str
+    authorize_url: str = Field(
+        description="The relay's start page for this connect: open it in the person's "
+        "browser, which it binds to the connect before leading on to Zoom."
+    )
 
 
 class MeetingBody(Strict):
@@ -95,11 +101,14 @@ zoom_router = APIRouter()
 
 
 @api_router.post("/integrations/zoom/connect", response_model=ConnectOut)
-async def connect(session: SessionDep, zoom: IntegrationDep) -> dict[str, Any]:
+async def connect(request: Request, session: SessionDep, zoom: IntegrationDep) -> dict[str, Any]:
     try:
-        return {"authorize_url": zoom.begin_connect(session.account_id)}
+        authorize_url = zoom.begin_connect(session.account_id)
     except ZoomNotConfigured as exc:
         raise NOT_CONFIGURED from exc
+    # Not Zoom's URL but the relay's start page, which binds the browser (start_page.py).
+    starts = start_page.get_starts(request)
+    return {"authorize_url": starts.link(session.account_id, authorize_url)}
 
 
 @api_router.delete("/integrations/zoom", response_model=StateOut)
@@ -174,6 +183,12 @@ async def callback(request: Request, zoom: IntegrationDep) -> HTMLResponse:
     error = params.get("error", "")[:MAX_QUERY_VALUE]
     if not zoom.configured:
         return page(503, "Zoom is not configured", "The relay's operator must set up Zoom first.")
+    if state:
+        cookie = request.cookies.get(start_page.COOKIE_NAME)
+        refusal = start_page.get_starts(request).binding_refusal(state, cookie)
+        if refusal is not None:
+            zoom.deny_connect(state)  # used up: it was seen outside its browser
+            return page(refusal.status, refusal.title, refusal.message)
     if error:
         zoom.deny_connect(state)
         if error == "access_denied":
@@ -196,10 +211,10 @@ async def callback(request: Request, zoom: IntegrationDep) -> HTMLResponse:
             "Nothing was changed. Start again from ProfitRinger with Connect Zoom.",
         )
     try:
-        await zoom.complete_connect(state, code)
+        document = await zoom.complete_connect(state, code)
     except ConnectFailed as exc:
         return page(exc.status, exc.title, exc.message)
-    return page(200, "Zoom is connected", "Zoom is connected — you can close this tab.")
+    return page(200, "Zoom is connected", start_page.connected_message(document))
 
 
 @zoom_router.post("/webhooks/zoom")
@@ -248,6 +263,7 @@ def install(app: FastAPI, relay: Relay) -> None:
         log.info("PROFITRINGER_ZOOM_WEBHOOK_SECRET is unset: Zoom webhooks are refused (503)")
     app.include_router(api_router)
     app.include_router(zoom_router)
+    start_page.install(app, relay, integration.vault)
 
     async def start(_: Relay) -> None:
         await integration.start()

@@ -22,13 +22,14 @@ from tests.support.zoom import (
     WEBHOOK_SECRET,
     Wire,
     sim_config,
+    zoom_link,
     zoom_settings,
 )
 from tests.support.zoom import (
     connect_zoom as connect_zoom_at,
 )
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "WEBHOOK_SECRET", "Wire", "sim_config"]
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "WEBHOOK_SECRET", "Wire", "sim_config", "zoom_link"]
 
 PASSWORD = "correct horse battery"
 ZOOM_USER = "demo@zoom.example"  # the local Zoom's default user
@@ -64,11 +65,18 @@ def connect_zoom(
     return connect_zoom_at(relay.url, wire, token, login_hint)
 
 
-def callback_url(relay: RunningRelay, wire: Wire, token: str) -> str:
-    """The redirect the local Zoom sends the browser to, not yet followed."""
+@pytest.fixture
+def browser() -> Iterator[httpx.Client]:
+    """One person's browser: its cookie jar holds the start page's binding."""
+    with httpx.Client(timeout=15) as client:
+        yield client
+
+
+def callback_url(relay: RunningRelay, wire: Wire, token: str, browser: httpx.Client) -> str:
+    """The redirect the local Zoom sends ``browser`` to, not yet followed."""
     with wire.client(relay.url, token) as api:
         url = api.post("/api/v1/integrations/zoom/connect").json()["authorize_url"]
-    response = httpx.get(url)
+    response = browser.get(zoom_link(browser, url))
     assert response.status_code == 302
     location: str = response.headers["location"]
     return location

@@ -14,6 +14,7 @@ from tests.relay.zoom.conftest import (
     connect_zoom,
     html_title,
     query,
+    zoom_link,
     zoom_row,
 )
 from tests.support.relay import RunningRelay
@@ -26,23 +27,22 @@ def state_of(relay: RunningRelay, token: str) -> dict[str, object]:
 
 
 def test_denied_consent_changes_nothing(
-    zrelay: RunningRelay, sim: RunningZoomSim, wire: Wire
+    zrelay: RunningRelay, sim: RunningZoomSim, wire: Wire, browser: httpx.Client
 ) -> None:
     token = account(zrelay)
     before = state_of(zrelay, token)
     httpx.put(sim.url + "/_sim/config", json={"auto_approve": False})
     with wire.client(zrelay.url, token) as api:
         url = api.post("/api/v1/integrations/zoom/connect").json()["authorize_url"]
-    consent = httpx.get(url)
+    consent = browser.get(zoom_link(browser, url))
     assert consent.status_code == 200
     request_id = re.search(r'name="request_id" value="([^"]+)"', consent.text)
     assert request_id is not None
-    with httpx.Client() as browser:
-        denied = browser.post(
-            sim.url + "/oauth/authorize/decision",
-            data={"request_id": request_id.group(1), "decision": "deny"},
-            follow_redirects=True,
-        )
+    denied = browser.post(
+        sim.url + "/oauth/authorize/decision",
+        data={"request_id": request_id.group(1), "decision": "deny"},
+        follow_redirects=True,
+    )
     assert denied.status_code == 403
     assert html_title(denied) == "Zoom was not connected"
     assert "not to allow" in denied.text
@@ -50,13 +50,13 @@ def test_denied_consent_changes_nothing(
     assert zoom_row(zrelay) is None
 
 
-def test_a_state_works_once(zrelay: RunningRelay, wire: Wire) -> None:
+def test_a_state_works_once(zrelay: RunningRelay, wire: Wire, browser: httpx.Client) -> None:
     token = account(zrelay)
-    location = callback_url(zrelay, wire, token)
-    first = httpx.get(location)
+    location = callback_url(zrelay, wire, token, browser)
+    first = browser.get(location)
     assert first.status_code == 200
     after_first = state_of(zrelay, token)
-    again = httpx.get(location)
+    again = browser.get(location)
     assert again.status_code == 400
     assert "expired or was already used" in html_title(again)
     assert state_of(zrelay, token)["seq"] == after_first["seq"]
@@ -70,12 +70,14 @@ def test_unknown_state_and_missing_parameters(zrelay: RunningRelay) -> None:
     assert "incomplete" in html_title(incomplete)
 
 
-def test_a_failed_code_exchange_changes_nothing(zrelay: RunningRelay, wire: Wire) -> None:
+def test_a_failed_code_exchange_changes_nothing(
+    zrelay: RunningRelay, wire: Wire, browser: httpx.Client
+) -> None:
     token = account(zrelay)
     before = state_of(zrelay, token)
-    location = callback_url(zrelay, wire, token)
+    location = callback_url(zrelay, wire, token, browser)
     state = query(location)["state"][0]
-    failed = httpx.get(
+    failed = browser.get(
         zrelay.url + "/oauth/zoom/callback", params={"code": "not-a-real-code", "state": state}
     )
     assert failed.status_code == 400
@@ -84,16 +86,16 @@ def test_a_failed_code_exchange_changes_nothing(zrelay: RunningRelay, wire: Wire
     assert state_of(zrelay, token) == before
     assert zoom_row(zrelay) is None
     # ...and the state was used up by that attempt.
-    assert httpx.get(location).status_code == 400
+    assert browser.get(location).status_code == 400
 
 
 def test_zoom_down_during_the_exchange_is_a_502_page(
-    zrelay: RunningRelay, sim: RunningZoomSim, wire: Wire
+    zrelay: RunningRelay, sim: RunningZoomSim, wire: Wire, browser: httpx.Client
 ) -> None:
     token = account(zrelay)
-    location = callback_url(zrelay, wire, token)
+    location = callback_url(zrelay, wire, token, browser)
     httpx.post(sim.url + "/_sim/fail", json={"endpoint": "token", "mode": "500", "count": 1})
-    failed = httpx.get(location)
+    failed = browser.get(location)
     assert failed.status_code == 502
     assert html_title(failed) == "Zoom could not be reached"
     assert zoom_row(zrelay) is None

@@ -17,6 +17,7 @@ from tests.relay.zoom.conftest import (
     account,
     assert_no_zoom_secrets,
     query,
+    zoom_link,
 )
 from tests.support.live import open_live
 from tests.support.relay import RunningRelay
@@ -27,7 +28,11 @@ def effective(state: dict[str, Any]) -> tuple[str, str]:
 
 
 def test_connect_then_presence_drives_every_rule(
-    zrelay: RunningRelay, sim: RunningZoomSim, wire: Wire, caplog: pytest.LogCaptureFixture
+    zrelay: RunningRelay,
+    sim: RunningZoomSim,
+    wire: Wire,
+    browser: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     token = account(zrelay)
@@ -38,7 +43,8 @@ def test_connect_then_presence_drives_every_rule(
 
         # -- connect ----------------------------------------------------------------
         with wire.client(zrelay.url, token) as api:
-            url = api.post("/api/v1/integrations/zoom/connect").json()["authorize_url"]
+            start = api.post("/api/v1/integrations/zoom/connect").json()["authorize_url"]
+        url = await asyncio.to_thread(zoom_link, browser, start)
         params = query(url)
         assert url.startswith(sim.url + "/oauth/authorize?")
         assert params["scope"] == [
@@ -48,10 +54,11 @@ def test_connect_then_presence_drives_every_rule(
         assert params["redirect_uri"] == [zrelay.url + "/oauth/zoom/callback"]
         assert len(params["state"][0]) >= 32
         assert len(params["code_challenge"][0]) == 43
-        page = await asyncio.to_thread(lambda: httpx.get(url, follow_redirects=True))
+        page = await asyncio.to_thread(lambda: browser.get(url, follow_redirects=True))
         wire.seen.append(page.text)
         assert page.status_code == 200
         assert "Zoom is connected" in page.text
+        assert f"Zoom {ZOOM_USER} is now connected to ProfitRinger ada@example.com" in page.text
         connected = (await wire.next(ws))["state"]
         assert connected["cause"] == "zoom_connected"
         assert connected["zoom"]["state"] == "connected"
