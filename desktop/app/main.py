@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop import __version__  # noqa: E402
 from desktop.app.application import AppOptions, TrayApplication  # noqa: E402
+from desktop.app.signals import QuitOnSignals  # noqa: E402
 from desktop.app.single_instance import SingleInstance, instance_key  # noqa: E402
 from desktop.client import paths  # noqa: E402
 from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url  # noqa: E402
@@ -112,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)
 
     instance = SingleInstance(instance_key(config_dir))
+    signals = QuitOnSignals(app.quit)
     try:
         if not instance.claim():
             print("ProfitRinger is already running; it has been asked to show itself.")
@@ -132,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("ProfitRinger stopped")
         return status
     finally:
+        signals.remove()
         instance.release()
         if handler is not None:
             logging.getLogger().removeHandler(handler)

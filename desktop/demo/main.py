@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -153,29 +151,6 @@ def _print_drive_help(narrator: Narrator, session: DemoSession) -> None:
     )
 
 
-def _install_signal_wakeup(quit_app: Callable[[], None]) -> Any:
-    """Ctrl-C and SIGTERM quit cleanly. Python only sees a signal when the
-    interpreter runs, so a socket pair wakes Qt's loop (no polling timer)."""
-    from PySide6.QtCore import QSocketNotifier
-
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno())
-    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
-
-    def woke() -> None:
-        try:
-            reader.recv(64)
-        except OSError:
-            return
-
-    notifier.activated.connect(woke)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: quit_app())
-    return reader, writer, notifier
-
-
 def _quiet_offscreen_warnings() -> None:
     """The offscreen platform warns that it cannot resize or raise windows,
     which is true and beside the point here; everything else still shows."""
@@ -228,6 +203,7 @@ def _run_tray(
 
     from desktop.app.application import AppOptions, TrayApplication
     from desktop.app.settings import AppSettings, SettingsStore
+    from desktop.app.signals import QuitOnSignals
     from desktop.client.credentials import TokenKeyring
     from desktop.demo.sim_window import SimulateZoomWindow
 
@@ -259,7 +235,7 @@ def _run_tray(
         window.show()
     _print_drive_help(narrator, session)
 
-    wakeup = _install_signal_wakeup(app.quit)
+    signals = QuitOnSignals(app.quit)
     if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), app.quit)
     tray_app.start()
@@ -267,8 +243,7 @@ def _run_tray(
     try:
         status = app.exec()
     finally:
-        signal.set_wakeup_fd(-1)
-        del wakeup
+        signals.remove()
         window.close()
         tray_app.close()
     narrator.say("demo", "quitting")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from desktop.app.application import TrayApplication
+from desktop.app.settings import AppSettings, SettingsStore
+from desktop.client.credentials import TokenKeyring
 from tests.app.conftest import FakeRelay
 from tests.client.documents import document
 from tests.support.tray import AppFactory, Desktop
@@ -198,3 +201,49 @@ def test_the_meeting_link_message_names_the_topic_not_the_url(
     assert (kind, title) == ("meeting_link", "Meeting link copied")
     assert body == "The link to “Call with Race” is on the clipboard."
     assert "https://" not in body
+
+
+def test_plain_http_to_another_machine_needs_the_person_to_confirm(
+    qtbot: Any, make_app: AppFactory, desktop: Desktop
+) -> None:
+    # An address literal: no name lookup, and the suite refuses the connection.
+    app = make_app(backend_url="http://10.255.255.1:8765")
+    app.start()
+    dialog = app.shell.sign_in_dialog
+    dialog.email.setText(EMAIL)
+    dialog.password.setText(PASSWORD)
+    desktop.confirm_answer = False
+    dialog.sign_in_button.click()
+    [(title, warning)] = desktop.confirmations
+    assert title == "Unencrypted connection"
+    assert "password and session token" in warning
+    assert "in the clear" in warning
+    assert "Not signed in" in dialog.error_label.text()
+    assert dialog.isVisible()
+    assert dialog.sign_in_button.isEnabled()  # nothing was sent
+
+    # Confirmed: the attempt goes ahead (and fails here, as tests have no network).
+    desktop.confirm_answer = True
+    dialog.sign_in_button.click()
+    assert len(desktop.confirmations) == 2
+    qtbot.waitUntil(lambda: "Cannot reach" in dialog.error_label.text(), timeout=10_000)
+
+
+def test_a_remembered_plain_http_session_is_not_resumed_unconfirmed(
+    qtbot: Any, make_app: AppFactory, tmp_path: Path, memory_keyring: Any
+) -> None:
+    backend = "http://relay.example.com"
+    SettingsStore(tmp_path / "config").save(AppSettings(backend_url=backend, email=EMAIL))
+    TokenKeyring().save(backend, EMAIL, "tok")
+    app = make_app(config_dir=tmp_path / "config")
+    with qtbot.waitSignal(app.controller.sign_in_required) as asked:
+        app.start()
+    assert "not encrypted" in asked.args[0]
+    assert not app.controller.signed_in
+
+
+def test_a_backend_without_a_scheme_is_https(
+    qtbot: Any, make_app: AppFactory, desktop: Desktop
+) -> None:
+    app = make_app(backend_url="relay.example.com")
+    assert app.controller.settings.backend_url == "https://relay.example.com"
