@@ -31,7 +31,9 @@ class QuitOnSignals:
         self._reader.setblocking(False)
         self._writer.setblocking(False)
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
-        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read)
+        self._notifier: QSocketNotifier | None = QSocketNotifier(
+            self._reader.fileno(), QSocketNotifier.Type.Read
+        )
         self._notifier.activated.connect(self._drain)
         self._previous = {signum: signal.signal(signum, self._handle) for signum in QUIT_SIGNALS}
 
@@ -56,6 +58,6 @@ class QuitOnSignals:
         signal.set_wakeup_fd(self._previous_fd)
         self._notifier.setEnabled(False)
         self._notifier.deleteLater()
-        self._notifier = None  # type: ignore[assignment]
+        self._notifier = None
         self._reader.close()
         self._writer.close()
