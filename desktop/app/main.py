@@ -28,7 +28,7 @@ from desktop.app.application import AppOptions, TrayApplication  # noqa: E402
 from desktop.app.signals import QuitOnSignals  # noqa: E402
 from desktop.app.single_instance import SingleInstance, instance_key  # noqa: E402
 from desktop.client import paths  # noqa: E402
-from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url  # noqa: E402
+from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url, redact_url  # noqa: E402
 
 log = logging.getLogger("desktop.app")
 
@@ -69,18 +69,32 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def setup_logging(directory: Path) -> tuple[Path | None, logging.Handler | None]:
+class RedactingFilter(logging.Filter):
+    """Takes the ``user:password@`` out of any URL in a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_url(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def setup_logging(
+    directory: Path, file_name: str = LOG_FILE
+) -> tuple[Path | None, logging.Handler | None]:
     """Log to a rotating file in ``directory``; returns the file and handler.
 
     websockets and httpx are kept at WARNING: their debug output would carry
-    request headers, and with them the session token.
+    request headers, and with them the session token. A URL's
+    ``user:password@`` never reaches the file.
     """
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / LOG_FILE
+        path = directory / file_name
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
         )
@@ -88,6 +102,7 @@ def setup_logging(directory: Path) -> tuple[Path | None, logging.Handler | None]
         print(f"profitringer: cannot write a log in {directory}: {problem}", file=sys.stderr)
         return None, None
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:

@@ -11,7 +11,9 @@ Qt runs offscreen and the simulation is driven with ``profitringer zoom-sim``).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from desktop.demo.world import DemoError, DemoSession, DemoWorld, SimControl
+
+#: The tray's log in the demo's log folder, beside relay.log and zoom-sim.log.
+TRAY_LOG = "tray.log"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -139,8 +144,24 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def profitringer_command() -> str:
+    """How to run ``profitringer`` from any terminal, as a shell would take it.
+
+    After the quick start the command is not on PATH (it is in the project's
+    ``.venv``), so the demo names it by its full path: the frozen executable,
+    the ``profitringer`` script beside this Python, or this Python with ``-m``.
+    """
+    if getattr(sys, "frozen", False):
+        return shlex.quote(sys.executable)
+    script = Path(sys.executable).parent / "profitringer"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m desktop"
+
+
 def _print_drive_help(narrator: Narrator, session: DemoSession) -> None:
-    sim, at, user = "profitringer zoom-sim", f"--sim {session.sim_url}", session.zoom_email
+    sim = f"{profitringer_command()} zoom-sim"
+    at, user = f"--sim {shlex.quote(session.sim_url)}", shlex.quote(session.zoom_email)
     narrator.say(
         "demo",
         "drive the simulation from another terminal:\n"
@@ -202,6 +223,7 @@ def _run_tray(
     from PySide6.QtWidgets import QApplication
 
     from desktop.app.application import AppOptions, TrayApplication
+    from desktop.app.main import setup_logging
     from desktop.app.settings import AppSettings, SettingsStore
     from desktop.app.signals import QuitOnSignals
     from desktop.client.credentials import TokenKeyring
@@ -214,12 +236,18 @@ def _run_tray(
     app.setApplicationName("ProfitRinger demo")
     app.setQuitOnLastWindowClosed(False)
 
+    # The tray's log goes beside the relay's and the local Zoom's.
+    log_file, log_handler = setup_logging(session.log_dir, TRAY_LOG)
+    logging.getLogger("desktop").info(
+        "demo tray starting (config in %s)", session.data_dir / "tray"
+    )
     config_dir = session.data_dir / "tray"
     SettingsStore(config_dir).save(AppSettings(backend_url=session.relay_url, email=session.email))
     keyring = TokenKeyring(backend=MemoryTokenBackend())
     keyring.save(session.relay_url, session.email, session.token)
     tray_app = TrayApplication(
-        AppOptions(config_dir=config_dir, backend_url=session.relay_url), keyring=keyring
+        AppOptions(config_dir=config_dir, backend_url=session.relay_url, log_file=log_file),
+        keyring=keyring,
     )
     tray_app.controller.notifier = NarratingNotifier(tray_app.controller.notifier, narrator)
     tray_app.controller.status_changed.connect(narrator.status)
@@ -246,5 +274,9 @@ def _run_tray(
         signals.remove()
         window.close()
         tray_app.close()
+        logging.getLogger("desktop").info("demo tray stopped")
+        if log_handler is not None:
+            logging.getLogger().removeHandler(log_handler)
+            log_handler.close()
     narrator.say("demo", "quitting")
     return status
