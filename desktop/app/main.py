@@ -25,10 +25,11 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop import __version__  # noqa: E402
 from desktop.app.application import AppOptions, TrayApplication  # noqa: E402
+from desktop.app.options import add_tray_options  # noqa: E402
 from desktop.app.signals import QuitOnSignals  # noqa: E402
 from desktop.app.single_instance import SingleInstance, instance_key  # noqa: E402
 from desktop.client import paths  # noqa: E402
-from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url, redact_url  # noqa: E402
+from desktop.client.api import normalize_backend_url, redact_url  # noqa: E402
 
 log = logging.getLogger("desktop.app")
 
@@ -41,30 +42,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="profitringer",
         description="The ProfitRinger tray app: your ringer's state at a glance.",
     )
-    parser.add_argument(
-        "--backend",
-        metavar="URL",
-        help=f"the ProfitRinger backend (relay) to use (default: {DEFAULT_BACKEND}, "
-        "or the one you last signed in to)",
-    )
-    parser.add_argument(
-        "--config-dir",
-        metavar="DIR",
-        type=Path,
-        help="where settings live (default: the platform's config dir, "
-        "or $PROFITRINGER_CONFIG_DIR)",
-    )
-    parser.add_argument(
-        "--log-dir",
-        metavar="DIR",
-        type=Path,
-        help="where the log file goes (default: the platform's log dir, or $PROFITRINGER_LOG_DIR)",
-    )
-    parser.add_argument(
-        "--quit-after-start",
-        action="store_true",
-        help="start, show the icon, then exit (a smoke test)",
-    )
+    add_tray_options(parser)
     parser.add_argument("--version", action="version", version=f"profitringer {__version__}")
     return parser.parse_args(list(argv))
 
