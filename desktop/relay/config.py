@@ -76,6 +76,9 @@ class RelaySettings:
     ws_ping_timeout: float = 20.0
     #: Seconds a browser client has to send its first-frame auth.
     ws_auth_timeout: float = 10.0
+    #: How often the relay checks that the sessions of open live sockets still
+    #: exist (``relay user passwd`` run beside it ends them in the database).
+    session_sweep_interval: float = 30.0
 
     @property
     def base_url(self) -> str:
@@ -118,4 +121,7 @@ class RelaySettings:
         settings.ws_ping_interval = _float(env, "WS_PING_INTERVAL", settings.ws_ping_interval)
         settings.ws_ping_timeout = _float(env, "WS_PING_TIMEOUT", settings.ws_ping_timeout)
         settings.signin_delay_step = _float(env, "SIGNIN_DELAY_STEP", settings.signin_delay_step)
+        settings.session_sweep_interval = _float(
+            env, "SESSION_SWEEP_INTERVAL", settings.session_sweep_interval
+        )
         return settings
