@@ -24,16 +24,21 @@ TRAY_MODULE = "desktop.app.main"
 
 
 def _top_parser() -> argparse.ArgumentParser:
+    from desktop.app.options import add_tray_options
+
     parser = argparse.ArgumentParser(
         prog="profitringer",
-        description=(
-            "ProfitRinger Desktop. With no subcommand, starts the tray app. "
-            "Subcommands: "
-            + "; ".join(f"{name}: {text}" for name, (_, text) in SUBCOMMANDS.items())
-            + ". Run 'profitringer SUBCOMMAND --help' for each one's options."
+        usage="profitringer [TRAY OPTIONS] | profitringer SUBCOMMAND ...",
+        description="ProfitRinger Desktop. With no subcommand, starts the tray app.",
+        epilog=(
+            "subcommands:\n"
+            + "\n".join(f"  {name:<10} {text}" for name, (_, text) in SUBCOMMANDS.items())
+            + "\n\nRun 'profitringer SUBCOMMAND --help' for each one's options."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"profitringer {__version__}")
+    add_tray_options(parser.add_argument_group("tray options"))
     return parser
 
 

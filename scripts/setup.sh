@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 QT_PACKAGES=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
 SCREEN_PACKAGES=(xvfb xauth trayer x11-utils libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0
   libxkbcommon-x11-0 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
-  libxcb-xkb1 libx11-xcb1 chromium chromium-driver)
+  libxcb-xkb1 libx11-xcb1 chromium chromium-driver
+  # the session-bus phase: a StatusNotifierItem host, notifications, GNOME Keyring
+  dbus dbus-bin libglib2.0-bin haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
+  dunst gnome-keyring libsecret-tools)
 
 want=("${QT_PACKAGES[@]}")
 if [[ "${1:-}" == "--screen" ]]; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +22,10 @@ _FAKE_HOME = Path(tempfile.mkdtemp(prefix="profitringer-test-home-"))
 os.environ["HOME"] = str(_FAKE_HOME)
 for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
     os.environ[_name] = str(_FAKE_HOME / _name.lower())
-os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+# Only the screen test's session-bus phase may talk to a session bus (its own,
+# from dbus-run-session); no other test may reach the person's desktop.
+if os.environ.get("PROFITRINGER_SCREEN_TESTS") != "bus":
+    os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -48,11 +52,23 @@ socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The throwaway home goes when the run ends, so runs leave no folders behind."""
+    shutil.rmtree(_FAKE_HOME, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    screen = bool(os.environ.get("PROFITRINGER_SCREEN_TESTS") and os.environ.get("DISPLAY"))
+    """Screen tests run only under scripts/screen-test.sh: ``screen`` ones in its
+    XEmbed phase (PROFITRINGER_SCREEN_TESTS=1, trayer), ``screen_bus`` ones in
+    its session-bus phase (PROFITRINGER_SCREEN_TESTS=bus: a StatusNotifierItem
+    host, dunst and GNOME Keyring)."""
+    phase = os.environ.get("PROFITRINGER_SCREEN_TESTS") if os.environ.get("DISPLAY") else None
     skip_screen = pytest.mark.skip(reason="real-screen test: run by scripts/screen-test.sh")
     for item in items:
-        if "screen" in item.keywords and not screen:
+        if "screen" not in item.keywords:
+            continue
+        wanted = "bus" if "screen_bus" in item.keywords else "1"
+        if phase != wanted:
             item.add_marker(skip_screen)
 
 

@@ -35,6 +35,9 @@ from desktop.core.wire import now_utc
 
 log = logging.getLogger(__name__)
 
+#: The icon of the app's own windows: the ringer when all is well.
+APP_ICON = "available"
+
 
 def open_in_browser(url: str) -> bool:
     return QDesktopServices.openUrl(QUrl(url))
@@ -122,6 +125,7 @@ class TrayApplication(QObject):
             clipboard=clipboard,
             confirm=confirm,
             log_file=options.log_file,
+            icon=self.icons.icon(APP_ICON),
             parent=self,
         )
         if qt_tray is not None:

@@ -19,7 +19,15 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.app.bridge import AsyncBridge
 from desktop.app.notifier import Notifier
 from desktop.app.settings import AppSettings, SettingsStore
-from desktop.client.api import Account, MeetingLink, RelayClient, RelayError, normalize_backend_url
+from desktop.client.api import (
+    Account,
+    MeetingLink,
+    RelayClient,
+    RelayError,
+    normalize_backend_url,
+    plain_http_risk,
+    redact_url,
+)
 from desktop.client.credentials import CredentialError, TokenKeyring
 from desktop.client.presentation import TrayModel, TrayStatus
 from desktop.core.wire import MessageType, StateDocument, now_utc
@@ -27,6 +35,11 @@ from desktop.core.wire import MessageType, StateDocument, now_utc
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[str, str | None], RelayClient]
+
+
+def default_device_name() -> str:
+    """How this computer is listed among the account's sign-ins: its hostname."""
+    return f"ProfitRinger Desktop on {platform.node() or 'this computer'}"
 
 
 def describe_error(error: Exception) -> str:
@@ -46,12 +59,15 @@ class TrayController(QObject):
         error(str, str): an action failed: title and a sentence for the person.
         notice(str, str): something the person should know (title, text),
             e.g. that the sign-in cannot be remembered.
+        link_not_opened(str, str): no browser could open a link: what it is
+            for, and the link, for the person to open by hand.
     """
 
     status_changed = Signal(object)
     sign_in_required = Signal(str)
     error = Signal(str, str)
     notice = Signal(str, str)
+    link_not_opened = Signal(str, str)
 
     def __init__(
         self,
@@ -78,9 +94,7 @@ class TrayController(QObject):
         self._clipboard = clipboard
         self._clock = clock
         self._client_factory = client_factory
-        self._device_name = (
-            device_name or f"ProfitRinger Desktop on {platform.node() or 'this computer'}"
-        )
+        self.device_name = device_name or default_device_name()
         self.model = TrayModel(clock, self.settings.notification_prefs)
         self.client: RelayClient | None = None
         self.keyring_note = "not used yet"
@@ -120,22 +134,62 @@ class TrayController(QObject):
                 self.keyring_note = "system keyring"
             except CredentialError as problem:
                 self._keyring_problem(problem)
+        if token and not self.plain_http_confirmed(settings.backend_url):
+            # A session from before the warning existed, or one whose backend
+            # was changed to plain http since: the token is not sent until the
+            # person has seen what is at risk.
+            log.info("not resuming over plain http without confirmation")
+            self.model.signed_out()
+            self._emit_status()
+            self.sign_in_required.emit(
+                "Your backend is not encrypted (http). Sign in again to confirm you "
+                "want to use it, or enter its https:// address."
+            )
+            return
         if token:
-            log.info("resuming the session of %s at %s", settings.email, settings.backend_url)
+            log.info(
+                "resuming the session of %s at %s", settings.email, redact_url(settings.backend_url)
+            )
             self._begin_session(self._client_factory(settings.backend_url, token))
             return
         self.model.signed_out()
         self._emit_status()
         self.sign_in_required.emit("")
 
+    def plain_http_confirmed(self, backend_url: str) -> bool:
+        """True when ``backend_url`` is safe to use: encrypted, on loopback, or
+        a plain-http backend the person confirmed when they signed in to it."""
+        try:
+            return (
+                plain_http_risk(backend_url) is None
+                or normalize_backend_url(backend_url) == self.settings.plain_http_confirmed
+            )
+        except ValueError:
+            return False
+
     def sign_in(
-        self, backend_url: str, email: str, password: str, done: Callable[[str | None], None]
+        self,
+        backend_url: str,
+        email: str,
+        password: str,
+        done: Callable[[str | None], None],
+        *,
+        allow_plain_http: bool = False,
     ) -> None:
-        """Sign in; ``done(None)`` on success, ``done(message)`` on failure."""
+        """Sign in; ``done(None)`` on success, ``done(message)`` on failure.
+
+        A plain-http backend on another machine is refused unless
+        ``allow_plain_http`` says the person confirmed the warning (or did so
+        before for this backend).
+        """
         try:
             url = normalize_backend_url(backend_url)
         except ValueError as problem:
             done(str(problem))
+            return
+        risk = plain_http_risk(url)
+        if risk is not None and not (allow_plain_http or self.plain_http_confirmed(url)):
+            done(risk)
             return
         email = email.strip()
         if not email or not password:
@@ -147,13 +201,16 @@ class TrayController(QObject):
             token, account = result
             self.settings.backend_url = url
             self.settings.email = account.email
+            self.settings.plain_http_confirmed = url if risk is not None else ""
             self._save_settings()
             try:
                 self._keyring.save(url, account.email, token)
                 self.keyring_note = "system keyring"
             except CredentialError as problem:
                 self._keyring_problem(problem)
-            log.info("signed in as %s at %s", account.email, url)
+            log.info(
+                "signed in as %s at %s as %r", account.email, redact_url(url), self.device_name
+            )
             self._begin_session(client)
             done(None)
 
@@ -162,7 +219,7 @@ class TrayController(QObject):
             done(describe_error(error))
 
         self._bridge.call(
-            lambda: client.sign_in(email, password, self._device_name), signed_in, failed
+            lambda: client.sign_in(email, password, self.device_name), signed_in, failed
         )
 
     def _begin_session(self, client: RelayClient) -> None:
@@ -303,7 +360,11 @@ class TrayController(QObject):
 
         def opened(url: str) -> None:
             log.info("opening Zoom authorization in the browser")
-            self._browser(url)
+            # QDesktopServices.openUrl says False when no browser could be
+            # started; the link then only helps if the person sees it.
+            if self._browser(url) is False:
+                log.info("no browser opened the Zoom link; showing it in a window")
+                self.link_not_opened.emit("Connect Zoom", url)
 
         self._bridge.call(
             client.connect_zoom, opened, lambda error: self._failed("connect Zoom", error)
@@ -325,7 +386,7 @@ class TrayController(QObject):
             self.notifier.show(
                 "meeting_link",
                 "Meeting link copied",
-                f"The link to “{link.topic}” is on the clipboard: {link.join_url}",
+                f"The link to “{link.topic}” is on the clipboard.",
             )
 
         self._bridge.call(

@@ -25,9 +25,11 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop import __version__  # noqa: E402
 from desktop.app.application import AppOptions, TrayApplication  # noqa: E402
+from desktop.app.options import add_tray_options  # noqa: E402
+from desktop.app.signals import QuitOnSignals  # noqa: E402
 from desktop.app.single_instance import SingleInstance, instance_key  # noqa: E402
 from desktop.client import paths  # noqa: E402
-from desktop.client.api import DEFAULT_BACKEND, normalize_backend_url  # noqa: E402
+from desktop.client.api import normalize_backend_url, redact_url  # noqa: E402
 
 log = logging.getLogger("desktop.app")
 
@@ -40,46 +42,37 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         prog="profitringer",
         description="The ProfitRinger tray app: your ringer's state at a glance.",
     )
-    parser.add_argument(
-        "--backend",
-        metavar="URL",
-        help=f"the ProfitRinger backend (relay) to use (default: {DEFAULT_BACKEND}, "
-        "or the one you last signed in to)",
-    )
-    parser.add_argument(
-        "--config-dir",
-        metavar="DIR",
-        type=Path,
-        help="where settings live (default: the platform's config dir, "
-        "or $PROFITRINGER_CONFIG_DIR)",
-    )
-    parser.add_argument(
-        "--log-dir",
-        metavar="DIR",
-        type=Path,
-        help="where the log file goes (default: the platform's log dir, or $PROFITRINGER_LOG_DIR)",
-    )
-    parser.add_argument(
-        "--quit-after-start",
-        action="store_true",
-        help="start, show the icon, then exit (a smoke test)",
-    )
+    add_tray_options(parser)
     parser.add_argument("--version", action="version", version=f"profitringer {__version__}")
     return parser.parse_args(list(argv))
 
 
-def setup_logging(directory: Path) -> tuple[Path | None, logging.Handler | None]:
+class RedactingFilter(logging.Filter):
+    """Takes the ``user:password@`` out of any URL in a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_url(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def setup_logging(
+    directory: Path, file_name: str = LOG_FILE
+) -> tuple[Path | None, logging.Handler | None]:
     """Log to a rotating file in ``directory``; returns the file and handler.
 
     websockets and httpx are kept at WARNING: their debug output would carry
-    request headers, and with them the session token.
+    request headers, and with them the session token. A URL's
+    ``user:password@`` never reaches the file.
     """
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / LOG_FILE
+        path = directory / file_name
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
         )
@@ -87,6 +80,7 @@ def setup_logging(directory: Path) -> tuple[Path | None, logging.Handler | None]
         print(f"profitringer: cannot write a log in {directory}: {problem}", file=sys.stderr)
         return None, None
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:
@@ -112,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)
 
     instance = SingleInstance(instance_key(config_dir))
+    signals = QuitOnSignals(app.quit)
     try:
         if not instance.claim():
             print("ProfitRinger is already running; it has been asked to show itself.")
@@ -132,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("ProfitRinger stopped")
         return status
     finally:
+        signals.remove()
         instance.release()
         if handler is not None:
             logging.getLogger().removeHandler(handler)

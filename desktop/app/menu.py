@@ -103,6 +103,8 @@ class TrayMenu:
         self._owned.clear()
         status = controller.status()
         self._add(menu, "status", status.title, enabled=False)
+        if status.zoom_problem is not None:
+            self._add(menu, "zoom_status", status.zoom_problem, enabled=False)
         menu.addSeparator()
         if not controller.signed_in:
             self._add(menu, "sign_in", "Sign in…", lambda: shell.show_sign_in(""))
@@ -118,6 +120,10 @@ class TrayMenu:
         group.setExclusive(True)
         self._owned.append(group)
         preferred = document.preferred if document else None
+        # The choice is what the person wants outside meetings; saying so keeps
+        # a checked "Available" from reading as a contradiction while a meeting
+        # pauses the ringer.
+        self._add(menu, "availability.heading", "When not in a meeting:", enabled=False)
         self._add(
             menu,
             "availability.available",

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.client.api import DEFAULT_BACKEND
+from desktop.client.api import DEFAULT_BACKEND, redact_url
 from desktop.client.notifications import NotificationPrefs
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ class AppSettings:
     notify_resumed: bool = True
     notify_zoom_reconnect: bool = True
     start_at_login: bool = False
+    #: The plain-http backend the person chose to use despite the warning
+    #: (``desktop.client.api.plain_http_risk``); empty if none.
+    plain_http_confirmed: str = ""
 
     @property
     def notification_prefs(self) -> NotificationPrefs:
@@ -88,11 +91,27 @@ class SettingsDialog(QDialog):
     The caller reads :meth:`apply_to` after the dialog is accepted.
     """
 
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: AppSettings,
+        parent: QWidget | None = None,
+        *,
+        signed_in_as: str | None = None,
+        device_name: str = "",
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("ProfitRinger settings")
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Backend: {settings.backend_url}"))
+        layout.addWidget(QLabel(f"Backend: {redact_url(settings.backend_url)}"))
+        who = f"Signed in as {signed_in_as}" if signed_in_as else "Not signed in"
+        self.account = QLabel(
+            f"{who}. This computer appears in your account's sign-ins as “{device_name}”."
+            if device_name
+            else f"{who}."
+        )
+        self.account.setObjectName("account")
+        self.account.setWordWrap(True)
+        layout.addWidget(self.account)
         layout.addWidget(QLabel("Notify me when:"))
         self.paused = QCheckBox("a Zoom meeting pauses my ringer")
         self.paused.setChecked(settings.notify_paused)

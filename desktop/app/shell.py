@@ -9,10 +9,12 @@ from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QObject, Slot, qVersion
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QMessageBox
 
 from desktop.app.autostart import LoginItem
 from desktop.app.controller import TrayController
+from desktop.app.link_window import LinkWindow
 from desktop.app.menu import disconnect_text
 from desktop.app.settings import SettingsDialog
 from desktop.app.signin import SignInDialog
@@ -44,6 +46,7 @@ class AppShell(QObject):
         clipboard: Callable[[str], None],
         confirm: Callable[[str, str], bool] = ask_yes_no,
         log_file: Path | None = None,
+        icon: QIcon | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -53,9 +56,12 @@ class AppShell(QObject):
         self._clipboard = clipboard
         self._confirm = confirm
         self._log_file = log_file
-        self.sign_in_dialog = SignInDialog(controller)
+        self._icon = icon
+        self.sign_in_dialog = SignInDialog(controller, confirm, icon)
         self.settings_dialog: SettingsDialog | None = None
+        self.link_window: LinkWindow | None = None
         controller.sign_in_required.connect(self.show_sign_in)
+        controller.link_not_opened.connect(self.show_link)
         controller.error.connect(self._on_error)
         controller.notice.connect(self._on_notice)
 
@@ -71,10 +77,21 @@ class AppShell(QObject):
         dialog.raise_()
         dialog.activateWindow()
 
+    @Slot(str, str)
+    def show_link(self, purpose: str, url: str) -> None:
+        """No browser opened ``url``: show it, with a Copy button and what to do."""
+        if self.link_window is None:
+            self.link_window = LinkWindow(self._clipboard, self._icon)
+        self.link_window.show_link(purpose, url)
+
     def show_settings(self) -> None:
         settings = self._controller.settings
         settings.start_at_login = self._login_item.is_enabled()
-        dialog = SettingsDialog(settings)
+        dialog = SettingsDialog(
+            settings,
+            signed_in_as=settings.email if self._controller.signed_in else None,
+            device_name=self._controller.device_name,
+        )
         self.settings_dialog = dialog
 
         def finished(result: int) -> None:
@@ -99,6 +116,7 @@ class AppShell(QObject):
         return diagnostics_text(
             backend_url=controller.settings.backend_url,
             email=controller.settings.email if controller.signed_in else None,
+            device_name=controller.device_name,
             model=controller.model,
             now=controller.now(),
             log_file=self._log_file,
@@ -117,11 +135,12 @@ class AppShell(QObject):
 
     def close(self) -> None:
         """Close and delete the dialogs (at quit)."""
-        for dialog in (self.sign_in_dialog, self.settings_dialog):
+        for dialog in (self.sign_in_dialog, self.settings_dialog, self.link_window):
             if dialog is not None:
                 dialog.close()
                 dialog.deleteLater()
         self.settings_dialog = None
+        self.link_window = None
 
     @Slot(str, str)
     def _on_error(self, title: str, message: str) -> None:

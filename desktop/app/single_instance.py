@@ -1,7 +1,9 @@
 """One tray per user: a local socket named after the user and config dir.
 
 The first instance listens; a second one connects, asks the first to show
-itself, and exits.
+itself, and exits. On Unix the socket lives in a directory only this user can
+enter (``$XDG_RUNTIME_DIR``, or a 0700 folder of our own in the temp dir), so
+another local user can neither squat the name nor talk to it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,13 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -19,11 +27,70 @@ log = logging.getLogger(__name__)
 ACTIVATE = b"activate\n"
 
 
+def _private(directory: Path) -> bool:
+    """True if ``directory`` is a real directory of this user that nobody else can enter."""
+    try:
+        info = directory.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and stat.S_IMODE(info.st_mode) & 0o077 == 0
+    )
+
+
+def _make_private(directory: Path) -> bool:
+    """Create ``directory`` as 0700, or accept it if it already is ours and private."""
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    return _private(directory)
+
+
+#: A Unix socket's path must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH: Final = 100
+
+
+def runtime_dir(
+    env: Mapping[str, str] | None = None, fallback: Path | None = None, name: str = ""
+) -> Path:
+    """A directory for the instance socket ``name`` that only this user can enter.
+
+    ``$XDG_RUNTIME_DIR/profitringer`` if the runtime dir is private, else
+    ``<tmp>/profitringer-<uid>`` made 0700 (a folder there that is not ours, or
+    not private, is refused: someone may be squatting it), else ``fallback``
+    (the config dir's ``run`` folder). A folder whose socket path would be too
+    long for the system is skipped.
+    """
+    env = os.environ if env is None else env
+    candidates: list[Path] = []
+    if (xdg := env.get("XDG_RUNTIME_DIR")) and _private(Path(xdg)):
+        candidates.append(Path(xdg) / "profitringer")
+    candidates.append(Path(tempfile.gettempdir()) / f"profitringer-{os.getuid()}")
+    if fallback is not None:
+        candidates.append(fallback)
+    for candidate in candidates:
+        if len(os.fsencode(candidate / name)) > MAX_SOCKET_PATH:
+            continue
+        if _make_private(candidate):
+            return candidate
+        log.warning("not using %s for the instance socket: not a private folder", candidate)
+    raise OSError("no private folder for the single-instance socket")
+
+
 def instance_key(config_dir: Path, user: str | None = None) -> str:
-    """A socket name unique per user and config dir, safe on every platform."""
+    """The socket unique per user and config dir: on Unix a path in a private
+    directory, on Windows a pipe name (which Qt restricts to this user)."""
     who = user if user is not None else getpass.getuser()
     digest = hashlib.sha256(f"{who}\0{config_dir.resolve()}".encode()).hexdigest()[:16]
-    return f"profitringer-{digest}"
+    name = f"profitringer-{digest}"
+    if sys.platform == "win32":
+        return name
+    return str(runtime_dir(fallback=config_dir / "run", name=name) / name)
 
 
 class SingleInstance(QObject):
@@ -92,7 +159,7 @@ class SingleInstance(QObject):
             socket.deleteLater()
 
     def release(self) -> None:
-        """Stop answering other instances (at quit)."""
+        """Stop answering other instances (at quit); on Unix this removes the socket file."""
         for socket in self._clients:
             socket.abort()
         self._clients.clear()

@@ -95,6 +95,8 @@ class StatusWindow(QWidget):
         self.icon_label.setPixmap(icon.pixmap(40, 40))
         self.title.setText(status.title)
         lines = status.tooltip.split("\n")[1:]
+        if status.zoom_problem is not None:
+            lines.insert(0, status.zoom_problem)
         self.detail.setText("\n".join(lines))
         self.detail.setVisible(bool(lines))
         self.setToolTip(status.tooltip)

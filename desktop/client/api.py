@@ -8,7 +8,9 @@ A token or password never appears in an error or a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -70,27 +72,77 @@ class MeetingLink:
 
 
 def normalize_backend_url(url: str) -> str:
-    """``http(s)://host[:port]`` without a trailing slash; raises ``ValueError``."""
+    """``http(s)://host[:port]`` without a trailing slash; raises ``ValueError``.
+
+    The scheme is matched in any case (``HTTPS://`` is ``https://``). Without
+    one, the address gets ``https://``, because the password and the session
+    token travel over it; only a loopback address, which never leaves this
+    machine, gets ``http://`` (a relay on this computer serves plain http).
+    """
     url = url.strip()
     if not url:
-        raise ValueError("Enter the backend address, for example http://127.0.0.1:8765.")
-    if "://" not in url:
-        url = "http://" + url
+        raise ValueError("Enter the backend address, for example https://relay.example.com.")
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = ("http" if _is_loopback(_host_of(url)) else "https"), url
+    url = f"{scheme.lower()}://{rest}"
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"'{url}' is not a web address; use one like http://127.0.0.1:8765.")
-    url = url.rstrip("/")
-    return url
+        raise ValueError(
+            f"'{redact_url(url)}' is not a web address; use one like https://relay.example.com."
+        )
+    return url.rstrip("/")
+
+
+def _host_of(address: str) -> str:
+    """The host of ``host[:port][/path]`` typed without a scheme (best effort)."""
+    try:
+        return httpx.URL("//" + address).host
+    except httpx.InvalidURL:
+        return ""
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_risk(url: str) -> str | None:
+    """The warning for a backend reached over plain http from another machine,
+    or ``None`` when the connection is encrypted or never leaves this one."""
+    parsed = httpx.URL(normalize_backend_url(url))
+    if parsed.scheme != "http" or _is_loopback(parsed.host):
+        return None
+    return (
+        f"{redact_url(str(parsed)).rstrip('/')} is not encrypted (http, not https). Your "
+        "ProfitRinger password and session token would cross the network in the clear: "
+        "anyone on the way (the Wi-Fi, a proxy, the network provider) could read them, "
+        "sign in as you, change your availability and create Zoom meetings in your name. "
+        "Use an https:// address unless you trust every network between here and the relay."
+    )
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it replaced by ``***@``."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def live_url(base_url: str) -> str:
     """The live socket address for a backend: ws(s)://…/api/v1/live."""
-    if base_url.startswith("https://"):
-        return "wss://" + base_url[len("https://") :] + "/api/v1/live"
-    return "ws://" + base_url.removeprefix("http://") + "/api/v1/live"
+    base = normalize_backend_url(base_url)
+    scheme, _, rest = base.partition("://")
+    return ("wss" if scheme == "https" else "ws") + "://" + rest + "/api/v1/live"
 
 
 class RelayClient:
@@ -118,6 +170,11 @@ class RelayClient:
     def live_url(self) -> str:
         return live_url(self.base_url)
 
+    @property
+    def shown_url(self) -> str:
+        """The backend address as messages show it: without any ``user:password@``."""
+        return redact_url(self.base_url)
+
     async def _request(
         self, method: str, path: str, json: dict[str, Any] | None = None, *, auth: bool = True
     ) -> httpx.Response:
@@ -134,13 +191,13 @@ class RelayClient:
         except httpx.TimeoutException as exc:
             raise RelayError(
                 UNREACHABLE,
-                f"The backend at {self.base_url} did not answer in time. "
+                f"The backend at {self.shown_url} did not answer in time. "
                 "Check the address and your network, then try again.",
             ) from exc
         except httpx.HTTPError as exc:
             raise RelayError(
                 UNREACHABLE,
-                f"Cannot reach the backend at {self.base_url}. "
+                f"Cannot reach the backend at {self.shown_url}. "
                 "Check the address and your network, then try again.",
             ) from exc
         if response.status_code >= 400:
@@ -164,7 +221,7 @@ class RelayClient:
         else:
             message = (
                 f"The backend refused the request (HTTP {status}). "
-                f"Is {self.base_url} a ProfitRinger backend?"
+                f"Is {self.shown_url} a ProfitRinger backend?"
             )
         return RelayError(BAD_RESPONSE, message, status)
 
@@ -174,7 +231,7 @@ class RelayClient:
         except ValueError as exc:
             raise RelayError(
                 BAD_RESPONSE,
-                f"The backend at {self.base_url} sent an answer that is not JSON. "
+                f"The backend at {self.shown_url} sent an answer that is not JSON. "
                 "Is this a ProfitRinger backend?",
                 response.status_code,
             ) from exc

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from desktop import __version__
+from desktop.client.api import redact_url
 from desktop.client.presentation import TrayModel
 from desktop.core.wire import iso
 
@@ -18,6 +19,7 @@ def diagnostics_text(
     backend_url: str,
     email: str | None,
     model: TrayModel,
+    device_name: str = "",
     now: datetime,
     log_file: Path | None,
     keyring_note: str,
@@ -35,8 +37,9 @@ def diagnostics_text(
     lines = ["ProfitRinger Desktop diagnostics", f"time: {iso(now)}"]
     lines += [f"{name}: {value}" for name, value in versions.items()]
     lines += [
-        f"backend: {backend_url}",
+        f"backend: {redact_url(backend_url)}",
         f"account: {email or '(signed out)'}",
+        f"device: {device_name or '-'}",
         f"connection: {model.connection}",
         f"status: {status.title}",
         f"offline since: {iso(model.offline_since) or '-'}",

@@ -2,8 +2,8 @@
 
 A notification is due when the relay — not the person — changed something
 that matters: a Zoom meeting paused the ringer, its end resumed it, or the Zoom
-connection expired and needs reconnecting. Nothing is shown for the person's
-own changes (from this tray or any of their clients), nor for the snapshot
+connection expired or was removed at Zoom and needs connecting again. Nothing
+is shown for the person's own changes (from this tray or any of their clients), nor for the snapshot
 that follows every reconnect, and each kind can be switched off.
 """
 
@@ -71,6 +71,19 @@ def decide_notification(
             "Zoom needs reconnecting",
             "The Zoom connection expired, so meetings no longer pause your ringer. "
             "Click to reconnect.",
+        )
+    elif (
+        new.zoom_state == "disconnected"
+        and previous.zoom_state != "disconnected"
+        and new.cause == "zoom_disconnected"
+    ):
+        # Removed at Zoom (app_deauthorized) or disconnected from another of
+        # the person's clients; this tray's own Disconnect is an own action.
+        notification = Notification(
+            "zoom_reconnect",
+            "Zoom disconnected",
+            "ProfitRinger is no longer connected to your Zoom account, so meetings "
+            "no longer pause your ringer. Click to connect Zoom again.",
         )
     elif _paused(new) and not _paused(previous):
         notification = Notification(

@@ -52,12 +52,15 @@ OWN_ACTION_CAUSES: Final[frozenset[str]] = PERSON_CAUSES | {"zoom_disconnected"}
 
 @dataclass(frozen=True)
 class TrayStatus:
-    """The state in words: ``title`` is the menu's first line; ``tooltip`` adds detail."""
+    """The state in words: ``title`` is the menu's first line and always gives
+    the availability; ``zoom_problem`` is the line below it when Zoom needs the
+    person (``None`` otherwise); ``tooltip`` adds detail."""
 
     kind: StatusKind
     title: str
     tooltip: str
     since: datetime | None = None
+    zoom_problem: str | None = None
 
     @property
     def icon(self) -> str:
@@ -143,15 +146,17 @@ def present(
         )
     kind, ringer = _ringer_words(document, now)
     lines = [f"ProfitRinger: {ringer}", _zoom_line(document, now)]
-    if kind != "ringer_off" and document.zoom_state != "connected":
-        zoom = (
-            "Zoom connection expired" if document.zoom_state == "expired" else "Zoom not connected"
-        )
-        action = "reconnect" if document.zoom_state == "expired" else "connect"
-        return TrayStatus(
-            "zoom_action", f"{zoom} — {action}", "\n".join(lines), document.zoom_since
-        )
-    return TrayStatus(kind, ringer, "\n".join(lines), document.since)
+    if document.zoom_state == "connected":
+        return TrayStatus(kind, ringer, "\n".join(lines), document.since)
+    problem = (
+        "Zoom connection expired — reconnect"
+        if document.zoom_state == "expired"
+        else "Zoom not connected — connect"
+    )
+    # The icon asks for action unless the ringer is off anyway; the words
+    # keep giving the availability first.
+    shown: StatusKind = kind if kind == "ringer_off" else "zoom_action"
+    return TrayStatus(shown, ringer, "\n".join(lines), document.since, problem)
 
 
 class TrayModel:

@@ -11,9 +11,9 @@ Qt runs offscreen and the simulation is driven with ``profitringer zoom-sim``).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import signal
-import socket
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +24,9 @@ from typing import Any, TextIO
 from desktop.client.api import RelayError
 from desktop.client.web import open_web_page
 from desktop.demo.world import DemoError, DemoSession, DemoWorld, SimControl
+
+#: The tray's log in the demo's log folder, beside relay.log and zoom-sim.log.
+TRAY_LOG = "tray.log"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -143,8 +146,24 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def profitringer_command() -> str:
+    """How to run ``profitringer`` from any terminal, as a shell would take it.
+
+    After the quick start the command is not on PATH (it is in the project's
+    ``.venv``), so the demo names it by its full path: the frozen executable,
+    the ``profitringer`` script beside this Python, or this Python with ``-m``.
+    """
+    if getattr(sys, "frozen", False):
+        return shlex.quote(sys.executable)
+    script = Path(sys.executable).parent / "profitringer"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m desktop"
+
+
 def _print_drive_help(narrator: Narrator, session: DemoSession) -> None:
-    sim, at, user = "profitringer zoom-sim", f"--sim {session.sim_url}", session.zoom_email
+    sim = f"{profitringer_command()} zoom-sim"
+    at, user = f"--sim {shlex.quote(session.sim_url)}", shlex.quote(session.zoom_email)
     narrator.say(
         "demo",
         "drive the simulation from another terminal:\n"
@@ -153,29 +172,6 @@ def _print_drive_help(narrator: Narrator, session: DemoSession) -> None:
         f"    {sim} deauthorize {at} {user}             # remove the app at Zoom\n"
         f"    {sim} invalidate-tokens {at} {user}       # kill the Zoom tokens",
     )
-
-
-def _install_signal_wakeup(quit_app: Callable[[], None]) -> Any:
-    """Ctrl-C and SIGTERM quit cleanly. Python only sees a signal when the
-    interpreter runs, so a socket pair wakes Qt's loop (no polling timer)."""
-    from PySide6.QtCore import QSocketNotifier
-
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno())
-    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
-
-    def woke() -> None:
-        try:
-            reader.recv(64)
-        except OSError:
-            return
-
-    notifier.activated.connect(woke)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: quit_app())
-    return reader, writer, notifier
 
 
 def _quiet_offscreen_warnings() -> None:
@@ -233,7 +229,9 @@ def _run_tray(
     from PySide6.QtWidgets import QApplication
 
     from desktop.app.application import AppOptions, TrayApplication
+    from desktop.app.main import setup_logging
     from desktop.app.settings import AppSettings, SettingsStore
+    from desktop.app.signals import QuitOnSignals
     from desktop.client.credentials import TokenKeyring
     from desktop.demo.sim_window import SimulateZoomWindow
 
@@ -244,12 +242,18 @@ def _run_tray(
     app.setApplicationName("ProfitRinger demo")
     app.setQuitOnLastWindowClosed(False)
 
+    # The tray's log goes beside the relay's and the local Zoom's.
+    log_file, log_handler = setup_logging(session.log_dir, TRAY_LOG)
+    logging.getLogger("desktop").info(
+        "demo tray starting (config in %s)", session.data_dir / "tray"
+    )
     config_dir = session.data_dir / "tray"
     SettingsStore(config_dir).save(AppSettings(backend_url=session.relay_url, email=session.email))
     keyring = TokenKeyring(backend=MemoryTokenBackend())
     keyring.save(session.relay_url, session.email, session.token)
     tray_app = TrayApplication(
-        AppOptions(config_dir=config_dir, backend_url=session.relay_url), keyring=keyring
+        AppOptions(config_dir=config_dir, backend_url=session.relay_url, log_file=log_file),
+        keyring=keyring,
     )
     tray_app.controller.notifier = NarratingNotifier(tray_app.controller.notifier, narrator)
     tray_app.controller.status_changed.connect(narrator.status)
@@ -265,7 +269,7 @@ def _run_tray(
         window.show()
     _print_drive_help(narrator, session)
 
-    wakeup = _install_signal_wakeup(app.quit)
+    signals = QuitOnSignals(app.quit)
     if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), app.quit)
     tray_app.start()
@@ -273,9 +277,12 @@ def _run_tray(
     try:
         status = app.exec()
     finally:
-        signal.set_wakeup_fd(-1)
-        del wakeup
+        signals.remove()
         window.close()
         tray_app.close()
+        logging.getLogger("desktop").info("demo tray stopped")
+        if log_handler is not None:
+            logging.getLogger().removeHandler(log_handler)
+            log_handler.close()
     narrator.say("demo", "quitting")
     return status

@@ -17,6 +17,40 @@ from desktop.relay.storage import StorageError, Store
 log = logging.getLogger(__name__)
 
 
+def _add_relay_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """The relay's options. People type them before or after a command
+    (``relay --data-dir D user add …`` and ``relay user add … --data-dir D``),
+    so every command takes them too; there their default is to leave unset,
+    so a value given before the command is not overwritten."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if after_command else value
+
+    parser.add_argument(
+        "--host", default=default(None), help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=default(None), help="port to listen on (default 8765)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default(None),
+        help="database and key file location (PROFITRINGER_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=default(None),
+        help="the relay's public base URL (PROFITRINGER_PUBLIC_URL)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="log debug detail (never secrets)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="profitringer relay",
@@ -25,19 +59,12 @@ def _parser() -> argparse.ArgumentParser:
             "environment variables described in the README."
         ),
     )
-    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default 8765)")
-    parser.add_argument(
-        "--data-dir", type=Path, help="database and key file location (PROFITRINGER_DATA_DIR)"
-    )
-    parser.add_argument(
-        "--public-url", help="the relay's public base URL (PROFITRINGER_PUBLIC_URL)"
-    )
-    parser.add_argument("--debug", action="store_true", help="log debug detail (never secrets)")
+    _add_relay_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     user = sub.add_parser("user", help="manage accounts")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = user_sub.add_parser("add", help="create an account (password from stdin or a prompt)")
+    _add_relay_options(user, after_command=True)
     add.add_argument("email")
     add.add_argument(
         "--password-stdin",
@@ -47,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     passwd = user_sub.add_parser("passwd", help="set an account's password")
     passwd.add_argument("email")
     passwd.add_argument("--password-stdin", action="store_true")
+    for command in (add, passwd):
+        _add_relay_options(command, after_command=True)
     rotate = sub.add_parser(
         "rotate-key",
         help="make a new key for Zoom tokens at rest and re-encrypt them under it",
@@ -57,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
             "Run it while the relay is stopped."
         ),
     )
+    _add_relay_options(rotate, after_command=True)
     rotate.add_argument(
         "--retire-old",
         action="store_true",

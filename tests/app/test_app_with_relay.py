@@ -56,8 +56,8 @@ def test_sign_in_errors_then_success_then_reuse(
     # Zoom is not connected yet, so the tray asks for that; the words say available too.
     qtbot.waitUntil(lambda: app.controller.model.online, timeout=10_000)
     status = app.controller.status()
-    assert (status.kind, status.title) == ("zoom_action", "Zoom not connected — connect")
-    assert "Available since" in status.tooltip
+    assert (status.kind, status.zoom_problem) == ("zoom_action", "Zoom not connected — connect")
+    assert status.title.startswith("Available since")
     assert app.tray is not None
     assert app.tray.tray.toolTip() == status.tooltip
 

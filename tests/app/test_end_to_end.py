@@ -129,7 +129,7 @@ def test_the_whole_loop(
     assert meeting.isEnabled()
     meeting.trigger()
     qtbot.waitUntil(lambda: status().kind == "zoom_action", timeout=15_000)
-    assert status().title == "Zoom connection expired — reconnect"
+    assert status().zoom_problem == "Zoom connection expired — reconnect"
     app.menu.rebuild()
     assert "zoom.reconnect" in app.menu.action_ids()
     assert "zoom_reconnect" in desktop.notifier.kinds()

@@ -86,3 +86,30 @@ def test_the_command_starts_offscreen_and_exits_cleanly(tmp_path: Path) -> None:
     assert "Signed out" in done.stdout
     assert (tmp_path / "log" / "profitringer.log").exists()
     assert not (tmp_path / "home").exists()
+
+
+def test_help_lists_the_tray_options_and_the_subcommands(capsys: Any) -> None:
+    from desktop.cli import main as profitringer
+
+    with pytest.raises(SystemExit) as exited:
+        profitringer(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--backend", "--config-dir", "--log-dir", "--quit-after-start", "--version"):
+        assert option in text
+    for subcommand in ("relay", "zoom-sim", "demo"):
+        assert f"  {subcommand} " in text
+
+
+def test_help_does_not_load_qt() -> None:
+    probe = (
+        "import contextlib, sys\n"
+        "from desktop.cli import main\n"
+        "with contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "print('qt loaded' if 'PySide6' in sys.modules else 'no qt')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip().endswith("no qt"), done.stdout + done.stderr

@@ -14,6 +14,7 @@ which renders them the same way.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from desktop.app.application import TrayApplication
+from desktop.core.wire import iso, now_utc
 from tests.client.documents import document
 from tests.support.tray import AppFactory, sign_in_through_dialog
 
@@ -114,6 +116,10 @@ def test_tray_icon_and_menu_screenshots(
         return controller.status().kind
 
     camera.shoot("signed-out")
+    dialog = app.shell.sign_in_dialog
+    qtbot.waitExposed(dialog)
+    dialog.email.setText(EMAIL)
+    assert dialog.grab().save(str(output / "sign-in.png"))
     sign_in_through_dialog(qtbot, app, EMAIL, PASSWORD)
     qtbot.waitUntil(lambda: controller.model.online, timeout=10_000)
     camera.shoot("zoom-needs-action")
@@ -124,18 +130,29 @@ def test_tray_icon_and_menu_screenshots(
     controller.set_ringer(True)
     qtbot.waitUntil(lambda: kind() == "zoom_action", timeout=10_000)
 
-    for seq, (name, fields) in enumerate(
+    # "since" a few minutes ago, today: what the README's picture shows.
+    since = iso((now_utc() - timedelta(minutes=12)).replace(second=0, microsecond=0))
+    for seq, (name, shown_as, fields) in enumerate(
         [
-            ("overridden", {"override": {"value": "unavailable", "until": "manual"}}),
-            ("available", {}),
-            ("paused", {"in_meeting": True, "cause": "meeting_started"}),
-            ("unavailable", {"preferred": "unavailable", "cause": "meeting_ended"}),
+            ("overridden", "overridden", {"override": {"value": "unavailable", "until": "manual"}}),
+            ("available", "available", {}),
+            ("paused", "paused", {"in_meeting": True, "cause": "meeting_started"}),
+            ("unavailable", "unavailable", {"preferred": "unavailable", "cause": "meeting_ended"}),
+            ("zoom-expired", "zoom_action", {"zoom_state": "expired", "cause": "zoom_expired"}),
         ],
         start=10_000,
     ):
-        app.bridge.live_message.emit("update", document(seq=seq, **fields))
-        assert kind() == name
+        app.bridge.live_message.emit("update", document(seq=seq, since=since, **fields))
+        assert kind() == shown_as
         camera.shoot(name)
+
+    # No browser could open the Zoom link: the window that shows it instead.
+    app.shell.show_link("Reconnect Zoom", "https://zoom.us/oauth/authorize?state=example")
+    link_window = app.shell.link_window
+    assert link_window is not None
+    qtbot.waitExposed(link_window)
+    assert link_window.grab().save(str(output / "link-window.png"))
+    link_window.close()
 
     relay.stop()
     qtbot.waitUntil(lambda: kind() == "offline", timeout=10_000)
@@ -143,4 +160,4 @@ def test_tray_icon_and_menu_screenshots(
     relay.start()
 
     shots = sorted(p.name for p in output.glob("tray-*-x4.png"))
-    assert len(shots) == 8, shots
+    assert len(shots) == 9, shots

@@ -17,6 +17,8 @@ from desktop.client.api import (
     RelayError,
     live_url,
     normalize_backend_url,
+    plain_http_risk,
+    redact_url,
 )
 from desktop.core.wire import now_utc
 from tests.client.documents import raw_document
@@ -193,6 +195,14 @@ def test_zoom_and_meeting_calls() -> None:
         ("http://127.0.0.1:8765/", "http://127.0.0.1:8765"),
         (" 127.0.0.1:8765 ", "http://127.0.0.1:8765"),
         ("https://relay.example.com", "https://relay.example.com"),
+        # typed without a scheme: https, because the password travels over it
+        ("relay.example.com", "https://relay.example.com"),
+        ("relay.example.com:8443/", "https://relay.example.com:8443"),
+        ("localhost:8765", "http://localhost:8765"),
+        ("[::1]:8765", "http://[::1]:8765"),
+        # the scheme in any case
+        ("HTTPS://Relay.Example.com", "https://Relay.Example.com"),
+        ("Http://127.0.0.1:8765", "http://127.0.0.1:8765"),
     ],
 )
 def test_backend_urls(given: str, expected: str) -> None:
@@ -208,3 +218,48 @@ def test_bad_backend_urls(bad: str) -> None:
 def test_live_urls() -> None:
     assert live_url("http://127.0.0.1:1") == "ws://127.0.0.1:1/api/v1/live"
     assert live_url("https://r.example") == "wss://r.example/api/v1/live"
+    # an upper-case scheme must not give ws://HTTPS://… (a host called "https")
+    assert live_url("HTTPS://r.example") == "wss://r.example/api/v1/live"
+    assert RelayClient("HTTPS://r.example").live_url == "wss://r.example/api/v1/live"
+
+
+@pytest.mark.parametrize(
+    ("url", "risky"),
+    [
+        ("http://relay.example.com", True),
+        ("http://10.0.0.5:8765", True),
+        ("relay.example.com", False),  # becomes https
+        ("https://relay.example.com", False),
+        ("http://127.0.0.1:8765", False),
+        ("http://127.5.5.5:8765", False),
+        ("http://localhost:8765", False),
+        ("http://[::1]:8765", False),
+    ],
+)
+def test_plain_http_is_only_quiet_on_loopback(url: str, risky: bool) -> None:
+    risk = plain_http_risk(url)
+    assert (risk is not None) == risky
+    if risk is not None:
+        assert "password" in risk
+        assert "session token" in risk
+        assert "https://" in risk
+
+
+def test_user_and_password_in_a_url_are_redacted() -> None:
+    url = "https://ada:s3cret@relay.example.com"
+    assert redact_url(url) == "https://***@relay.example.com"
+    assert redact_url(f"cannot reach {url} now; HTTP://x:y@h too") == (
+        "cannot reach https://***@relay.example.com now; HTTP://***@h too"
+    )
+    assert "s3cret" not in plain_http_risk("http://ada:s3cret@relay.example.com")  # type: ignore[operator]
+    with pytest.raises(ValueError, match="not a web address") as refused:
+        normalize_backend_url("ftp://ada:s3cret@x.example")
+    assert "s3cret" not in str(refused.value)
+
+
+def test_errors_name_the_backend_without_its_password() -> None:
+    client = RelayClient("http://ada:s3cret@127.0.0.1:9")
+    with pytest.raises(RelayError) as failed:
+        run(client.sign_in("a@b.c", "pw", "dev"))
+    assert "s3cret" not in failed.value.message
+    assert "http://***@127.0.0.1:9" in failed.value.message

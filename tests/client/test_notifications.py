@@ -78,6 +78,29 @@ MEETING: dict[str, Any] = {"in_meeting": True}
             False,
             None,
         ),
+        # removed at Zoom: tell the person, as for an expiry; their own
+        # Disconnect (an own action) and an already disconnected Zoom stay quiet
+        (
+            IDLE,
+            {"zoom_state": "disconnected", "cause": "zoom_disconnected"},
+            "update",
+            False,
+            "zoom_reconnect",
+        ),
+        (
+            IDLE,
+            {"zoom_state": "disconnected", "cause": "zoom_disconnected"},
+            "update",
+            True,
+            None,
+        ),
+        (
+            {"zoom_state": "disconnected"},
+            {"zoom_state": "disconnected", "cause": "zoom_disconnected"},
+            "update",
+            False,
+            None,
+        ),
         # unrelated updates are quiet
         (IDLE, {"cause": "presence_changed"}, "update", False, None),
         (MEETING, {**MEETING, "cause": "presence_changed"}, "update", False, None),

@@ -41,17 +41,18 @@ HHMM = format_time(SINCE, NOW)
             "Unavailable (override) until "
             + format_time(datetime(2026, 11, 24, 10, tzinfo=UTC), NOW),
         ),
+        # a Zoom problem changes the icon; the first line still gives the availability
         (
             {"zoom_state": "expired"},
             "zoom_action",
             "zoom-action",
-            "Zoom connection expired — reconnect",
+            f"Available since {HHMM}",
         ),
         (
-            {"zoom_state": "disconnected"},
+            {"zoom_state": "disconnected", "preferred": "unavailable"},
             "zoom_action",
             "zoom-action",
-            "Zoom not connected — connect",
+            f"Unavailable since {HHMM}",
         ),
         # ringer off outranks a Zoom problem: nothing rings anyway
         (
@@ -67,6 +68,19 @@ def test_online_states(fields: dict[str, Any], kind: str, icon: str, title: str)
     assert (status.kind, status.icon, status.title) == (kind, icon, title)
     assert status.tooltip.startswith("ProfitRinger: ")
     assert "Zoom:" in status.tooltip
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"zoom_state": "expired"}, "Zoom connection expired — reconnect"),
+        ({"zoom_state": "disconnected"}, "Zoom not connected — connect"),
+        ({"zoom_state": "expired", "ringer_on": False}, "Zoom connection expired — reconnect"),
+        ({}, None),
+    ],
+)
+def test_a_zoom_problem_has_its_own_line(fields: dict[str, Any], problem: str | None) -> None:
+    assert present(document(**fields), "online", None, NOW).zoom_problem == problem
 
 
 def test_zoom_action_tooltip_still_says_the_availability() -> None:

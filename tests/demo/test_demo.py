@@ -66,15 +66,23 @@ class DemoProcess:
                 return found
         return self.expect(pattern)
 
-    def zoom_sim(self, sim_url: str, command: str, *args: str) -> None:
+    def printed_command(self, comment: str) -> str:
+        """The drive command the demo printed on the line ending in ``# comment``."""
+        found = self.seen_or_expect(rf"^\s+(.+?)\s+# {comment}$")
+        return found.group(1)
+
+    def run_as_printed(self, command: str) -> None:
+        """Run a printed command as a person pastes it into another terminal:
+        a shell whose PATH has only the system's folders, not the venv's."""
         result = subprocess.run(
-            [*CMD, "zoom-sim", command, "--sim", sim_url, *args],
+            ["/bin/sh", "-c", command],
+            env={"PATH": "/usr/bin:/bin", "HOME": os.environ["HOME"]},
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
 
 
 @pytest.fixture
@@ -118,12 +126,16 @@ def test_the_demo_runs_the_whole_loop_and_stops_cleanly(demo: DemoProcess) -> No
     demo.expect(r"your web page: open http://127\.0\.0\.1:\d+/web/sign-in\?code=\S+ within")
     demo.expect(r"Qt runs offscreen")
     demo.expect(r"tray: Available")
+    join = demo.printed_command("join a meeting")
+    leave = demo.printed_command("leave it")
+    assert sim_url in join
+    assert "profitringer" in join
 
-    demo.zoom_sim(sim_url, "presence", "demo@zoom.example", "In_Meeting")
+    demo.run_as_printed(join)
     demo.expect(r"tray: .*\(paused\)")
     demo.expect(r"notification: .*")
 
-    demo.zoom_sim(sim_url, "presence", "demo@zoom.example", "Available")
+    demo.run_as_printed(leave)
     demo.expect(r"tray: Available")
 
     # The relay crashes: the demo restarts it and the tray comes back by itself.
@@ -147,3 +159,10 @@ def test_the_demo_runs_the_whole_loop_and_stops_cleanly(demo: DemoProcess) -> No
     assert not alive(relay_pid)
     assert nothing_listens_on(relay_port)
     assert nothing_listens_on(sim_port)
+
+    # The tray's log is beside the relay's and the local Zoom's, as the README says.
+    logs = demo.data_dir / "logs"
+    assert {"relay.log", "zoom-sim.log", "tray.log"} <= {p.name for p in logs.iterdir()}
+    tray_log = (logs / "tray.log").read_text()
+    assert "resuming the session of you@profitringer.example" in tray_log
+    assert "demo tray stopped" in tray_log
