@@ -21,6 +21,12 @@ def default_data_dir() -> Path:
     return base / "profitringer" / "relay"
 
 
+def default_password_workers() -> int:
+    """One core fewer than the machine has (at least one, at most four), so the
+    event loop keeps a core while passwords are checked."""
+    return min(4, max(1, (os.cpu_count() or 1) - 1))
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(ENV_PREFIX + name)
     if raw is None or raw == "":
@@ -105,7 +111,7 @@ class RelaySettings:
     signin_max_tracked: int = 100_000
     #: Threads that check passwords (Argon2id, about 40 ms each), and sign-ins
     #: allowed to wait for one; past that, 503 with Retry-After.
-    password_workers: int = 1
+    password_workers: int = field(default_factory=default_password_workers)
     password_queue: int = 64
     #: Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is
     #: believed; empty: the header is ignored.
