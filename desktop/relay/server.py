@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from desktop.relay.app import Installer, create_app
 from desktop.relay.config import RelaySettings
 from desktop.relay.http_protocol import LimitedHttpProtocol, ThrottledLog
+from desktop.relay.logs import SafeFormatter
 from desktop.relay.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ def installers() -> list[Installer]:
     return [zoom.install]
 
 
-def build_app(relay: Relay) -> FastAPI:
-    return create_app(relay, installers())
+def build_app(relay: Relay, extra: list[Installer] | None = None) -> FastAPI:
+    return create_app(relay, installers() + (extra or []))
 
 
 def connection_cap(settings: RelaySettings) -> int:
@@ -83,7 +84,10 @@ def uvicorn_config(
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    """Log to stderr, one escaped line per record (logs.py)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def serve(settings: RelaySettings) -> int:
@@ -130,10 +134,12 @@ class ThreadedRelay:
     the same port and data dir.
     """
 
-    def __init__(self, settings: RelaySettings) -> None:
+    def __init__(self, settings: RelaySettings, extra: list[Installer] | None = None) -> None:
         if settings.port == 0:
             settings.port = free_port(settings.host)
         self.settings = settings
+        #: More routes to install (tests that need a route the relay lacks).
+        self.extra = extra or []
         self.relay: Relay | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -146,7 +152,7 @@ class ThreadedRelay:
     def start(self, timeout: float = 20.0) -> None:
         relay = Relay(self.settings)
         self.relay = relay
-        server = uvicorn.Server(uvicorn_config(build_app(relay), self.settings))
+        server = uvicorn.Server(uvicorn_config(build_app(relay, self.extra), self.settings))
         self._server = server
         ready = threading.Event()
 
