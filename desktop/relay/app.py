@@ -305,6 +305,9 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
         redoc_url="/redoc" if relay.settings.api_docs else None,
     )
     app.state.relay = relay
+    app.state.live_admission = live.LiveAdmission(
+        relay.settings.max_unauthenticated_sockets_per_address
+    )
     app.state.start_hooks = start_hooks
     app.state.stop_hooks = stop_hooks
     install_error_handlers(app)
