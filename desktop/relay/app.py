@@ -19,7 +19,7 @@ from desktop import __version__
 from desktop.core.wire import error_body
 from desktop.relay import api, live
 from desktop.relay.errors import install_error_handlers
-from desktop.relay.logs import escape_control
+from desktop.relay.logs import describe_exception, escape_control
 from desktop.relay.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,20 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+async def purge_sessions(relay: Relay) -> None:
+    """Delete expired sessions at start and every ``purge_interval`` seconds: a
+    session is otherwise deleted only when its token is used again."""
+    while True:
+        try:
+            purged = relay.purge_expired_sessions()
+        except Exception as exc:  # the next pass retries; the relay keeps serving
+            log.warning("purging expired sessions failed: %s", describe_exception(exc))
+        else:
+            if purged:
+                log.info("purged %d expired sessions", purged)
+        await asyncio.sleep(relay.settings.purge_interval)
+
+
 #: Extra parts (the Zoom integration) install themselves through these.
 Installer = Callable[[FastAPI, Relay], None]
 StartHook = Callable[[Relay], Awaitable[None]]
@@ -288,9 +302,13 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
         relay.service.arm_all()
         for hook in start_hooks:
             await hook(relay)
+        purger = asyncio.create_task(purge_sessions(relay), name="purge-sessions")
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             for hook in stop_hooks:
                 await hook(relay)
             relay.service.stop()

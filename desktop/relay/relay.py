@@ -27,7 +27,14 @@ from desktop.relay.passwords import (
     verify_password,
 )
 from desktop.relay.service import AvailabilityService
-from desktop.relay.storage import Account, Session, StorageError, Store
+from desktop.relay.storage import (
+    Account,
+    Session,
+    StorageError,
+    Store,
+    private_dir,
+    private_file,
+)
 from desktop.relay.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
@@ -59,7 +66,8 @@ class SignInResult:
 def _lock_data_dir(data_dir: Path) -> IO[str]:
     """Hold an exclusive lock on the data dir: two relays on one database would
     each think they own the live sockets and the Zoom refresh tokens."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
+    private_file(data_dir / LOCK_FILENAME)
     handle = open(data_dir / LOCK_FILENAME, "a+")  # noqa: SIM115 - held for the relay's life
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -184,6 +192,10 @@ class Relay:
             self.end_session(session.id)
             return None
         return session
+
+    def purge_expired_sessions(self) -> int:
+        """Delete the sessions past their end; returns how many there were."""
+        return self.store.delete_expired_sessions(self.clock())
 
     def end_session(self, session_id: int) -> None:
         self.store.delete_session(session_id)
