@@ -34,8 +34,11 @@ from desktop.core.wire import error_body
 
 log = logging.getLogger(__name__)
 
-#: A lingering close reads and discards at most this much before giving up.
+#: A lingering close after a refused body reads and discards at most this much.
 LINGER_MAX_BYTES = 16 * 1024 * 1024
+#: After refused headers, far less: a client sending endless headers is not
+#: reading, and discarding its stream only costs the relay CPU.
+LINGER_AFTER_HEADERS_BYTES = 256 * 1024
 
 
 class HeadersTooLarge(Exception):
@@ -115,6 +118,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._linger_deadline: asyncio.TimerHandle | None = None
         self._lingering = False
         self._lingered_bytes = 0
+        self._linger_limit = LINGER_MAX_BYTES
         #: Bytes of the current request's headers: counted from whole chunks that
         #: fell inside them, and from what the parser handed over. ``None``
         #: once they are complete.
@@ -158,7 +162,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             self._lingered_bytes += len(data)
-            if self._lingered_bytes > LINGER_MAX_BYTES:
+            if self._lingered_bytes > self._linger_limit:
                 self.transport.close()
             return
         within_headers = self._header_chunk_bytes is not None
@@ -247,7 +251,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 f"or more than {self.max_header_count}; send fewer or shorter ones.",
             )
         )
-        self.close_lingeringly()
+        self.close_lingeringly(LINGER_AFTER_HEADERS_BYTES)
 
     # -- header deadline ----------------------------------------------------------------
 
@@ -292,12 +296,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     # -- lingering close ----------------------------------------------------------------
 
-    def close_lingeringly(self) -> None:
+    def close_lingeringly(self, max_bytes: int = LINGER_MAX_BYTES) -> None:
         """Send what is written, shut the write side, and read and discard what
-        the client still sends until it closes or ``linger_timeout`` passes."""
+        the client still sends until it closes, ``linger_timeout`` passes or
+        ``max_bytes`` have come."""
         if self._lingering or self.transport.is_closing():
             return
         self._lingering = True
+        self._linger_limit = max_bytes
         self._disarm_header_deadline()
         self._unset_keepalive_if_required()
         if not self.transport.can_write_eof():

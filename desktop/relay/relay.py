@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 LOCK_FILENAME: Final = "relay.lock"
 MAX_DEVICE_NAME: Final = 100
+#: How much lower than the event loop the password threads run (nice 0 to 19).
+PASSWORD_THREAD_NICENESS: Final = 10
 
 
 class SignInBusy(Exception):
@@ -84,6 +88,14 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
     return handle
 
 
+def _yield_to_the_event_loop() -> None:
+    """Run this password thread at a lower priority (Linux sets it per thread):
+    during a sign-in flood the event loop's webhooks and sockets come first,
+    and the checks take what CPU is left."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_THREAD_NICENESS)
+
+
 class Relay:
     def __init__(
         self,
@@ -116,7 +128,9 @@ class Relay:
         # few threads keeps the event loop (webhooks, sockets) answering during a
         # sign-in flood, and the queue bound keeps a flood from piling up.
         self._password_pool = ThreadPoolExecutor(
-            max_workers=settings.password_workers, thread_name_prefix="password"
+            max_workers=settings.password_workers,
+            thread_name_prefix="password",
+            initializer=_yield_to_the_event_loop,
         )
         self._password_checks = 0
         #: Called with an account id before the account is deleted (the Zoom
