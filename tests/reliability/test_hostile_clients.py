@@ -169,10 +169,47 @@ def test_a_client_that_never_reads_its_answers_is_dropped(
 
 
 def test_a_413_reaches_a_client_still_sending_its_body(relay: RunningRelay) -> None:
-    body = b"x" * (2 * 1024 * 1024)
+    body = b"x" * (8 * 1024 * 1024)
     for path in ("/api/v1/sessions", "/webhooks/zoom"):
         response = httpx.post(
             relay.url + path, content=body, headers={"Content-Type": "application/json"}
         )
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "body_too_large"
+
+
+def test_after_a_413_the_relay_reads_on_and_closes_cleanly(relay: RunningRelay) -> None:
+    """What lingering means on the wire: after the 413, what the client still
+    sends is taken (no reset), and the relay ends with a FIN once the client has
+    finished. Closing at once, with body bytes unread, sends a reset instead."""
+    sock = connect(relay)
+    sock.sendall(
+        b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4194304\r\n\r\n" + b"x" * 65536
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, "the relay closed before answering"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 413")
+    for _ in range(16):
+        sock.sendall(b"x" * 65536)
+    sock.shutdown(socket.SHUT_WR)
+    rest = answer_of_strict(sock)
+    assert b"body_too_large" in head + rest
+    sock.close()
+
+
+def answer_of_strict(sock: socket.socket, within: float = 10.0) -> bytes:
+    """Like :func:`answer_of`, but a reset fails the test: it must end with a FIN."""
+    deadline = time.monotonic() + within
+    received = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([sock], [], [], 0.1)
+        if ready:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return received
+            received += chunk
+    pytest.fail("the relay neither finished nor closed the connection")
