@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the PyInstaller bundle (build.spec) and smoke-test the built executable:
-# --version, the relay serving /healthz, and the tray starting offscreen and
+# --version, the relay serving /healthz and the web page, and the tray starting offscreen and
 # exiting cleanly on request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,11 @@ while time.monotonic() < deadline:
     try:
         body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()
         print("bundle: relay /healthz ->", body)
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        script = httpx.get(f"http://127.0.0.1:{port}/static/app.js", timeout=5)
+        if page.status_code != 200 or "<title>ProfitRinger" not in page.text or script.status_code != 200:
+            sys.exit(f"bundle: the web page is missing from the bundle ({page.status_code})")
+        print("bundle: relay / serves the web page")
         sys.exit(0)
     except httpx.TransportError:
         try:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a machine for ProfitRinger Desktop: the Debian packages Qt needs (and,
-# with --screen, Xvfb and a tray host for the real-screen test), then a virtual
+# with --screen, Xvfb and a tray host for the real-screen test, and Debian's
+# chromium with its chromedriver for the web page's browser tests), then a virtual
 # environment in .venv with the project and its test tools. Safe to run again:
 # it only installs what is missing.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 QT_PACKAGES=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
 SCREEN_PACKAGES=(xvfb xauth trayer x11-utils libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0
   libxkbcommon-x11-0 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
-  libxcb-xkb1 libx11-xcb1)
+  libxcb-xkb1 libx11-xcb1 chromium chromium-driver)
 
 want=("${QT_PACKAGES[@]}")
 if [[ "${1:-}" == "--screen" ]]; then

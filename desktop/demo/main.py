@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from desktop.client.api import RelayError
+from desktop.client.web import open_web_page
 from desktop.demo.world import DemoError, DemoSession, DemoWorld, SimControl
 
 
@@ -209,6 +211,10 @@ def main(argv: Sequence[str]) -> int:
     narrator.say("demo", f"relay {session.relay_url}, local Zoom {session.sim_url}")
     narrator.say("demo", f"logs in {session.log_dir}")
     narrator.say("demo", f"signed in as {session.email}; Zoom connected as {session.zoom_email}")
+    try:
+        narrator.say("demo", open_web_page(session.relay_url, session.token, not offscreen))
+    except RelayError as problem:  # the page is a bonus; the tray is the demo
+        narrator.say("demo", f"could not open the web page: {problem.message}")
     try:
         return _run_tray(args, session, narrator, child_events, offscreen)
     finally:

@@ -253,8 +253,20 @@ async def delete_override(session: SessionDep, relay: RelayDep) -> dict[str, Any
     )
 
 
-@router.delete("/account", status_code=204)
-async def delete_account(session: SessionDep, relay: RelayDep) -> Response:
+class DeleteAccountBody(Strict):
+    password: StrictStr = Field(min_length=1, max_length=1024)
+
+
+@router.delete(
+    "/account",
+    status_code=204,
+    responses={403: {"description": "wrong password"}, 429: {"description": "throttled"}},
+)
+async def delete_account(body: DeleteAccountBody, session: SessionDep, relay: RelayDep) -> Response:
+    """Delete the account and everything of it; needs the password again."""
+    from desktop.relay.sessions import require_password
+
+    require_password(relay, session.account_id, body.password)
     await relay.before_account_deleted(session.account_id)
     relay.delete_account(session.account_id)
     return Response(status_code=204)

@@ -109,8 +109,12 @@ def _user_command(args: argparse.Namespace, settings: RelaySettings) -> int:
             if existing is None:
                 print(f"error: no account for {args.email}", file=sys.stderr)
                 return 1
-            store.set_password(existing.id, hash_password(password))
-            print(f"password changed for {existing.email}")
+            ended = store.set_password(existing.id, hash_password(password))
+            print(
+                f"password changed for {existing.email}; {len(ended)} session(s) signed out"
+                " (a running relay closes their live sockets within"
+                " PROFITRINGER_SESSION_SWEEP_INTERVAL seconds)"
+            )
     finally:
         store.close()
     return 0

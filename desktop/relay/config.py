@@ -128,6 +128,9 @@ class RelaySettings:
     ws_ping_timeout: float = 20.0
     #: Seconds a live socket has to authenticate (a browser's first-frame auth).
     ws_auth_timeout: float = 5.0
+    #: How often the relay checks that the sessions of open live sockets still
+    #: exist (``relay user passwd`` run beside it ends them in the database).
+    session_sweep_interval: float = 30.0
 
     @property
     def base_url(self) -> str:
@@ -203,4 +206,7 @@ class RelaySettings:
         )
         settings.purge_interval = _float(env, "PURGE_INTERVAL", settings.purge_interval)
         settings.api_docs = (get("API_DOCS") or "").lower() in ("1", "true", "yes", "on")
+        settings.session_sweep_interval = _float(
+            env, "SESSION_SWEEP_INTERVAL", settings.session_sweep_interval
+        )
         return settings

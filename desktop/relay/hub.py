@@ -62,6 +62,10 @@ class LiveHub:
         for subscriber in list(self._by_account.get(account_id, ())):
             subscriber.close(code, reason)
 
+    def session_ids(self) -> set[int]:
+        """The sessions that have an open socket."""
+        return {s.session_id for subscribers in self._by_account.values() for s in subscribers}
+
     def count(self, account_id: str | None = None) -> int:
         if account_id is not None:
             return len(self._by_account.get(account_id, ()))

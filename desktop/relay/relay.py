@@ -31,6 +31,7 @@ from desktop.relay.passwords import (
 from desktop.relay.service import AvailabilityService
 from desktop.relay.storage import (
     Account,
+    Device,
     Session,
     StorageError,
     Store,
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 LOCK_FILENAME: Final = "relay.lock"
 MAX_DEVICE_NAME: Final = 100
+#: A session's "last seen" is written at most this often (seconds): the devices
+#: list needs minutes, not every request.
+LAST_SEEN_RESOLUTION: Final = 60.0
 #: How much lower than the event loop the password threads run (nice 0 to 19).
 PASSWORD_THREAD_NICENESS: Final = 10
 
@@ -186,25 +190,33 @@ class Relay:
             return SignInResult(None, None, verdict.delay)
         assert account is not None
         self.throttle.succeeded(who, address)
+        return SignInResult(account, self.open_session(account.id, device_name), verdict.delay)
+
+    def open_session(self, account_id: str, device_name: str) -> str:
+        """A new session of the account; returns its token (only its hash is kept)."""
         token = new_session_token()
         now = self.clock()
         self.store.add_session(
-            account.id,
+            account_id,
             token_hash(token),
             device_name[:MAX_DEVICE_NAME],
             now,
             now + timedelta(seconds=self.settings.session_lifetime),
         )
-        return SignInResult(account, token, verdict.delay)
+        return token
 
     def session_for(self, token: str) -> Session | None:
         """The live session a bearer token belongs to, or ``None``."""
         session = self.store.session_by_token_hash(token_hash(token))
         if session is None:
             return None
-        if session.expires_at <= self.clock():
+        now = self.clock()
+        if session.expires_at <= now:
             self.end_session(session.id)
             return None
+        last_seen = session.last_seen_at
+        if last_seen is None or (now - last_seen).total_seconds() >= LAST_SEEN_RESOLUTION:
+            self.store.touch_session(session.id, now)
         return session
 
     def purge_expired_sessions(self) -> int:
@@ -214,6 +226,58 @@ class Relay:
     def end_session(self, session_id: int) -> None:
         self.store.delete_session(session_id)
         self.hub.close_session(session_id, CLOSE_SESSION_GONE, "signed out")
+
+    def _closed(self, session_ids: list[int], reason: str) -> int:
+        for session_id in session_ids:
+            self.hub.close_session(session_id, CLOSE_SESSION_GONE, reason)
+        return len(session_ids)
+
+    def devices(self, account_id: str) -> list[Device]:
+        return self.store.devices(account_id)
+
+    def end_device(self, account_id: str, session_id: int) -> bool:
+        """Sign out one of the account's sessions; ``False`` if it has none with that id."""
+        ended = self.store.delete_account_sessions(account_id, only=session_id)
+        return self._closed(ended, "signed out") > 0
+
+    def end_other_sessions(self, account_id: str, keep: int) -> int:
+        """Sign out every session of the account but ``keep``; returns how many."""
+        return self._closed(self.store.delete_account_sessions(account_id, keep=keep), "signed out")
+
+    def check_password(self, account_id: str, password: str) -> bool:
+        """Whether ``password`` is the account's, for changes that need it again.
+
+        Failures count against the account's sign-in throttle, so a stolen
+        session cannot be used to guess the password faster than signing in.
+        """
+        account = self.store.account_by_id(account_id)
+        if account is None:
+            return False
+        # Counted as if from an address of its own: the session's tries at its
+        # account are bounded like one address's, and add to the account's alarm.
+        where = f"session-of:{account.id}"
+        verdict = self.throttle.check(account.id, where)
+        if verdict.refused:
+            raise SignInRefused(verdict.retry_after)
+        if not verify_password(password, account.password_hash):
+            self.throttle.failed(account.id, where)
+            return False
+        return True
+
+    def change_password(self, account_id: str, new_password: str, keep_session: int | None) -> int:
+        """Set a new password and end every other session (their sockets close
+        with 4401); returns how many sessions were ended."""
+        if len(new_password) < 8:
+            raise ValueError("the password must have at least 8 characters")
+        ended = self.store.set_password(account_id, hash_password(new_password), keep_session)
+        return self._closed(ended, "password changed")
+
+    def sweep_sessions(self) -> int:
+        """Close the sockets of sessions deleted behind the relay's back (``relay user
+        passwd`` from another process); returns how many were closed."""
+        open_ids = self.hub.session_ids()
+        gone = open_ids - self.store.existing_session_ids(open_ids)
+        return self._closed(sorted(gone), "signed out")
 
     async def before_account_deleted(self, account_id: str) -> None:
         for hook in self.account_deletion_hooks:

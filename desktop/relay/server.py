@@ -26,9 +26,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 def installers() -> list[Installer]:
     """The optional parts every relay runs with."""
-    from desktop.relay import zoom
+    from desktop.relay import sessions, web, zoom
 
-    return [zoom.install]
+    return [zoom.install, sessions.install, web.install]
 
 
 def build_app(relay: Relay, extra: list[Installer] | None = None) -> FastAPI:

@@ -75,6 +75,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         value TEXT NOT NULL
     );
     """,
+    # 3: when each session was last used, for the devices list (at most once a
+    # minute per session, see Relay.session_for).
+    """
+    ALTER TABLE sessions ADD COLUMN last_seen_at TEXT;
+    """,
 )
 
 
@@ -119,6 +124,17 @@ class Session:
     account_id: str
     email: str
     expires_at: datetime
+    last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Device:
+    """One signed-in session as the devices list shows it: never its token."""
+
+    id: int
+    device_name: str
+    created_at: datetime
+    last_seen_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -285,11 +301,26 @@ class Store:
         ).fetchone()
         return None if row is None else Account(row["id"], row["email"], row["password_hash"])
 
-    def set_password(self, account_id: str, password_hash: str) -> None:
+    def set_password(
+        self, account_id: str, password_hash: str, keep_session: int | None = None
+    ) -> list[int]:
+        """Set the password and end every session of the account but ``keep_session``,
+        in one transaction; returns the ids of the sessions ended."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
             )
+            rows = db.execute(
+                "DELETE FROM sessions WHERE account_id = ? AND id IS NOT ? RETURNING id",
+                (account_id, keep_session),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def account_by_id(self, account_id: str) -> Account | None:
+        row = self._db.execute(
+            "SELECT id, email, password_hash FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
+        return None if row is None else Account(row["id"], row["email"], row["password_hash"])
 
     def delete_account(self, account_id: str) -> None:
         """Delete the account and everything of it; Zoom tokens go first."""
@@ -345,17 +376,68 @@ class Store:
 
     def session_by_token_hash(self, token_hash: str) -> Session | None:
         row = self._db.execute(
-            "SELECT s.id, s.account_id, s.expires_at, a.email FROM sessions s"
+            "SELECT s.id, s.account_id, s.expires_at, s.last_seen_at, a.email FROM sessions s"
             " JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?",
             (token_hash,),
         ).fetchone()
         if row is None:
             return None
-        return Session(row["id"], row["account_id"], row["email"], parse_iso(row["expires_at"]))
+        return Session(
+            row["id"],
+            row["account_id"],
+            row["email"],
+            parse_iso(row["expires_at"]),
+            _time(row["last_seen_at"]),
+        )
 
     def delete_session(self, session_id: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def touch_session(self, session_id: int, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (iso(now), session_id))
+
+    def devices(self, account_id: str) -> list[Device]:
+        """The account's sessions, newest first."""
+        rows = self._db.execute(
+            "SELECT id, device_name, created_at, last_seen_at FROM sessions"
+            " WHERE account_id = ? ORDER BY created_at DESC, id DESC",
+            (account_id,),
+        ).fetchall()
+        return [
+            Device(
+                row["id"],
+                row["device_name"],
+                parse_iso(row["created_at"]),
+                _time(row["last_seen_at"]),
+            )
+            for row in rows
+        ]
+
+    def delete_account_sessions(
+        self, account_id: str, *, keep: int | None = None, only: int | None = None
+    ) -> list[int]:
+        """Delete the account's sessions (all, all but ``keep``, or just ``only``);
+        returns the ids deleted, so their sockets can be closed."""
+        with self.transaction() as db:
+            rows = db.execute(
+                "DELETE FROM sessions WHERE account_id = ? AND id IS NOT ?"
+                " AND (? IS NULL OR id = ?) RETURNING id",
+                (account_id, keep, only, only),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def existing_session_ids(self, session_ids: set[int]) -> set[int]:
+        """Which of ``session_ids`` still exist (an admin command may have deleted some)."""
+        if not session_ids:
+            return set()
+        marks = ",".join("?" * len(session_ids))
+        rows = self._db.execute(
+            f"SELECT id FROM sessions WHERE id IN ({marks})",  # noqa: S608 - only placeholders
+            tuple(session_ids),
+        ).fetchall()
+        return {row[0] for row in rows}
 
     def delete_expired_sessions(self, now: datetime) -> int:
         with self.transaction() as db:

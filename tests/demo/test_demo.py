@@ -114,6 +114,8 @@ def test_the_demo_runs_the_whole_loop_and_stops_cleanly(demo: DemoProcess) -> No
     sim_url = urls.group(3)
     relay_port, sim_port = int(urls.group(2)), int(urls.group(4))
     demo.expect(r"Zoom connected as demo@zoom\.example")
+    # no display: the web page's one-time sign-in link is printed, not opened
+    demo.expect(r"your web page: open http://127\.0\.0\.1:\d+/web/sign-in\?code=\S+ within")
     demo.expect(r"Qt runs offscreen")
     demo.expect(r"tray: Available")
 

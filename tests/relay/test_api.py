@@ -123,7 +123,10 @@ def test_delete_account_removes_everything(relay: RunningRelay) -> None:
     relay.add_user(EMAIL, PASSWORD)
     token = relay.sign_in(EMAIL, PASSWORD)
     headers = {"Authorization": f"Bearer {token}"}
-    assert httpx.delete(relay.url + "/api/v1/account", headers=headers).status_code == 204
+    deleted = httpx.request(
+        "DELETE", relay.url + "/api/v1/account", headers=headers, json={"password": PASSWORD}
+    )
+    assert deleted.status_code == 204
     assert httpx.get(relay.url + "/api/v1/state", headers=headers).status_code == 401
     response = httpx.post(
         relay.url + "/api/v1/sessions", json={"email": EMAIL, "password": PASSWORD}

@@ -4,9 +4,10 @@ Every operation is fuzzed with schema-valid and schema-invalid requests, signed
 in (``Authorization: Bearer``) and with Zoom configured against a running local
 Zoom, so the Zoom endpoints do real work instead of answering 503. Two checks:
 no answer is a 5xx (``not_a_server_error``), and every answer matches the
-document (``response_schema_conformance``). The two operations that end the
-session (sign out, delete the account) get a fresh account or session per
-example, so they cannot cut the rest of the run short.
+document (``response_schema_conformance``). The operations that end the
+session (sign out, sign a device out, change the password, delete the
+account) get a fresh account or session per example, so they cannot cut the
+rest of the run short.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from tests.support.zoom import PASSWORD, Wire, connect_zoom, sim_config, zoom_se
 
 #: Examples per operation and generation mode: small enough for CI on 2 cores.
 EXAMPLES = 25
-SESSION_ENDERS = {("DELETE", "/api/v1/account"), ("DELETE", "/api/v1/sessions/current")}
+SESSION_ENDERS = {
+    ("DELETE", "/api/v1/account"),
+    ("DELETE", "/api/v1/sessions/current"),
+    ("DELETE", "/api/v1/sessions/{session_id}"),
+    ("PUT", "/api/v1/account/password"),
+}
 #: Disconnecting Zoom would leave the meeting endpoint nothing to do: it gets
 #: a fresh account connected to its own local-Zoom user per example.
 ZOOM_ENDERS = {("DELETE", "/api/v1/integrations/zoom")}

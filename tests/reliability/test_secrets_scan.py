@@ -143,7 +143,8 @@ def run(relay: RelayProcess, zoom: RunningZoomSim, wire: Wire, sessions: list[st
         assert api.delete("/api/v1/sessions/current").status_code == 204
         assert api.get("/api/v1/state").status_code == 401
     with wire.client(url, bob) as api:
-        assert api.delete("/api/v1/account").status_code == 204
+        deleted = api.request("DELETE", "/api/v1/account", json={"password": OTHER_PASSWORD})
+        assert deleted.status_code == 204
     wait_until(
         lambda: (
             not next(u for u in zoom.sim.users() if u["email"] == "bob@zoom.example")["authorized"]

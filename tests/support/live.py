@@ -30,3 +30,15 @@ async def nothing_within(ws: ClientConnection, wait: float) -> bool:
     except TimeoutError:
         return True
     return False
+
+
+async def close_code(ws: ClientConnection, wait: float = 10.0) -> int | None:
+    """Read (skipping messages) until the socket closes; the code the server sent."""
+    from websockets.exceptions import ConnectionClosed
+
+    async with asyncio.timeout(wait):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd is not None else None

@@ -12,6 +12,7 @@ import pytest
 
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from tests.relay.zoom.conftest import (
+    PASSWORD,
     ZOOM_USER,
     Wire,
     account,
@@ -95,7 +96,8 @@ def test_deleting_the_account_revokes_and_deletes_the_tokens(
     assert connect_zoom(zrelay, wire, token).status_code == 200
     assert authorized_at_zoom(sim)
     with wire.client(zrelay.url, token) as api:
-        assert api.delete("/api/v1/account").status_code == 204
+        deleted = api.request("DELETE", "/api/v1/account", json={"password": PASSWORD})
+        assert deleted.status_code == 204
     assert zoom_row(zrelay) is None
     assert not authorized_at_zoom(sim)
 
