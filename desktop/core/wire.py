@@ -64,6 +64,11 @@ def parse_iso(text: str) -> datetime:
         raise WireError(f"not an ISO-8601 time: {text!r}") from exc
     if moment.tzinfo is None:
         raise WireError(f"time without a time zone: {text!r}")
+    try:
+        # 9999-12-31T23:59-23:59 parses, but is past the last UTC time Python has.
+        moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise WireError(f"time out of range: {text!r}") from exc
     return moment
 
 

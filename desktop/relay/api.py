@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from desktop.core import availability as rules
 from desktop.core.wire import WireError, parse_override
 from desktop.relay.errors import ApiError
-from desktop.relay.relay import Relay, SignInRefused
+from desktop.relay.relay import Relay, SignInBusy, SignInRefused
 from desktop.relay.service import AccountGone, Transition
 from desktop.relay.storage import Session
 
@@ -159,7 +159,14 @@ def _change(relay: Relay, session: Session, transition: Transition, cause: str) 
 async def sign_in(body: SignInBody, request: Request, relay: RelayDep) -> dict[str, Any]:
     address = request.client.host if request.client else "unknown"
     try:
-        result = relay.sign_in(body.email, body.password, body.device_name, address)
+        result = await relay.sign_in(body.email, body.password, body.device_name, address)
+    except SignInBusy as exc:
+        raise ApiError(
+            503,
+            "busy",
+            "The relay is checking many sign-ins at once; try again in a moment.",
+            {"Retry-After": "1"},
+        ) from exc
     except SignInRefused as exc:
         raise ApiError(
             429,

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -18,6 +19,7 @@ from desktop import __version__
 from desktop.core.wire import error_body
 from desktop.relay import api, live
 from desktop.relay.errors import install_error_handlers
+from desktop.relay.logs import describe_exception, escape_control
 from desktop.relay.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,14 @@ class BodyLimit:
             )
             return
         body = b"".join(chunks)
+        if json_too_deep(body):
+            await _refuse(
+                send,
+                400,
+                "json_too_deep",
+                f"The request body nests deeper than {MAX_JSON_DEPTH} levels; send flatter JSON.",
+            )
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -78,6 +88,41 @@ class BodyLimit:
     @property
     def _too_large(self) -> str:
         return f"The request body is larger than {self.limit} bytes."
+
+
+#: Deeper JSON is refused before anything parses it: Python's parser raises
+#: RecursionError (a 500) somewhere past a thousand levels, and no document
+#: the relay accepts nests more than a few.
+MAX_JSON_DEPTH: Final = 32
+_JSON_STRUCTURE: Final = re.compile(rb'[\[\]{}"\\]')
+
+
+def json_too_deep(body: bytes) -> bool:
+    """Whether ``body``, read as JSON, opens more than MAX_JSON_DEPTH arrays or
+    objects at once. Cheap for ordinary bodies: they have too few brackets to
+    need the scan."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    in_string = skip_next = False
+    for match in _JSON_STRUCTURE.finditer(body):
+        char = match.group()
+        if skip_next:  # the byte a backslash escapes
+            skip_next = False
+        elif in_string:
+            if char == b"\\":
+                skip_next = body[match.end() : match.end() + 1] in (b'"', b"\\")
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
@@ -123,11 +168,61 @@ class AccessLog:
             if self.log.isEnabledFor(logging.INFO):
                 self.log.info(
                     "%s %s %d %.1fms",
-                    scope["method"],
-                    scope["path"],
+                    escape_control(scope["method"]),
+                    escape_control(scope["path"]),
                     status,
                     (time.perf_counter() - started) * 1000,
                 )
+
+
+#: Headers every HTML page carries: no scripts, no framing (clickjacking), no
+#: sniffing a page into something else, and no Referer leaking an OAuth code.
+HTML_SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;"
+        b" base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+#: /docs and /redoc, when turned on, load FastAPI's scripts from its CDN.
+DOCS_POLICY: Final = (
+    b"default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net;"
+    b" style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com;"
+    b" font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com;"
+    b" connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class HtmlSecurityHeaders:
+    """Add :data:`HTML_SECURITY_HEADERS` to every ``text/html`` response, whichever
+    route made it (the Zoom pages included), unless the route set them itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def secured_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {name.lower() for name, _ in headers}
+                content_type = next(
+                    (value for name, value in headers if name.lower() == b"content-type"), b""
+                )
+                if content_type.lower().startswith(b"text/html"):
+                    wanted = HTML_SECURITY_HEADERS
+                    if scope["path"].startswith(("/docs", "/redoc")):
+                        wanted = ((wanted[0][0], DOCS_POLICY), *wanted[1:])
+                    headers += [h for h in wanted if h[0] not in names]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, secured_send)
 
 
 _ERROR_SCHEMA: dict[str, Any] = {
@@ -178,6 +273,20 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+async def purge_sessions(relay: Relay) -> None:
+    """Delete expired sessions at start and every ``purge_interval`` seconds: a
+    session is otherwise deleted only when its token is used again."""
+    while True:
+        try:
+            purged = relay.purge_expired_sessions()
+        except Exception as exc:  # the next pass retries; the relay keeps serving
+            log.warning("purging expired sessions failed: %s", describe_exception(exc))
+        else:
+            if purged:
+                log.info("purged %d expired sessions", purged)
+        await asyncio.sleep(relay.settings.purge_interval)
+
+
 #: Extra parts (the Zoom integration) install themselves through these.
 Installer = Callable[[FastAPI, Relay], None]
 StartHook = Callable[[Relay], Awaitable[None]]
@@ -193,9 +302,13 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
         relay.service.arm_all()
         for hook in start_hooks:
             await hook(relay)
+        purger = asyncio.create_task(purge_sessions(relay), name="purge-sessions")
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             for hook in stop_hooks:
                 await hook(relay)
             relay.service.stop()
@@ -205,8 +318,14 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
         version=__version__,
         description="Accounts, availability, Zoom integration and live updates.",
         lifespan=lifespan,
+        # Their pages load scripts and styles from a CDN: off unless asked for.
+        docs_url="/docs" if relay.settings.api_docs else None,
+        redoc_url="/redoc" if relay.settings.api_docs else None,
     )
     app.state.relay = relay
+    app.state.live_admission = live.LiveAdmission(
+        relay.settings.max_unauthenticated_sockets_per_address
+    )
     app.state.start_hooks = start_hooks
     app.state.stop_hooks = stop_hooks
     install_error_handlers(app)
@@ -238,5 +357,6 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
         limit=relay.settings.max_body_bytes,
         read_timeout=relay.settings.body_read_timeout,
     )
+    app.add_middleware(HtmlSecurityHeaders)
     app.add_middleware(AccessLog)
     return app

@@ -23,6 +23,25 @@ def default_data_dir() -> Path:
     return base / "profitringer" / "relay"
 
 
+def default_password_workers() -> int:
+    """One core fewer than the machine has (at least one, at most four), so the
+    event loop keeps a core while passwords are checked."""
+    return min(4, max(1, (os.cpu_count() or 1) - 1))
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(ENV_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from exc
+    if value < 0:
+        raise ValueError(f"{ENV_PREFIX}{name} must not be negative, not {raw!r}")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(ENV_PREFIX + name)
     if raw is None or raw == "":
@@ -67,17 +86,50 @@ class RelaySettings:
     #: Request headers not complete this long after the connection opened or the
     #: request began: the connection is closed (a slow-loris guard uvicorn lacks).
     header_timeout: float = 10.0
-    #: Sign-in throttling, per email and per client address.
+    #: The request line and headers of one request, in bytes and in headers:
+    #: past either, 431 and the connection closed before more is read.
+    max_header_bytes: int = 16 * 1024
+    max_header_count: int = 100
+    #: Open HTTP connections (live sockets not counted): past it, new ones get
+    #: 503 and are closed at once.
+    max_connections: int = 1000
+    #: An answer the client has not read for this long: the connection is dropped.
+    write_timeout: float = 10.0
+    #: After refusing a request whose body is still arriving, keep reading (and
+    #: discarding) for this long so the refusal reaches the client (RFC 9112 9.6).
+    linger_timeout: float = 2.0
+    #: Sign-in throttling (throttle.py): failures per account from one address,
+    #: and failures from one address in all. IPv6 addresses count by /64.
     signin_window: float = 15 * 60
     signin_slow_after: int = 3
     signin_delay_step: float = 0.25
     signin_max_delay: float = 2.0
     signin_refuse_after: int = 10
+    signin_address_refuse_after: int = 30
+    #: Failures on one account from everywhere past which each address gets one
+    #: try at it (a first try from a new address is always checked).
+    signin_account_alarm: int = 100
+    #: Failure counters kept at most (oldest dropped first).
+    signin_max_tracked: int = 100_000
+    #: Threads that check passwords (Argon2id, about 40 ms each), and sign-ins
+    #: allowed to wait for one; past that, 503 with Retry-After.
+    password_workers: int = field(default_factory=default_password_workers)
+    password_queue: int = 64
+    #: Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is
+    #: believed; empty: the header is ignored.
+    trusted_proxies: list[str] = field(default_factory=list)
+    #: Live sockets at most per account, and unauthenticated ones per address.
+    max_sockets_per_account: int = 50
+    max_unauthenticated_sockets_per_address: int = 10
+    #: Expired sessions are deleted this often.
+    purge_interval: float = 3600.0
+    #: Serve /docs and /redoc (their scripts come from a CDN); off by default.
+    api_docs: bool = False
     #: Live-socket heartbeat (WebSocket ping) interval and its answer timeout.
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
-    #: Seconds a browser client has to send its first-frame auth.
-    ws_auth_timeout: float = 10.0
+    #: Seconds a live socket has to authenticate (a browser's first-frame auth).
+    ws_auth_timeout: float = 5.0
     #: How often the relay checks that the sessions of open live sockets still
     #: exist (``relay user passwd`` run beside it ends them in the database).
     session_sweep_interval: float = 30.0
@@ -128,6 +180,39 @@ class RelaySettings:
         settings.ws_ping_interval = _float(env, "WS_PING_INTERVAL", settings.ws_ping_interval)
         settings.ws_ping_timeout = _float(env, "WS_PING_TIMEOUT", settings.ws_ping_timeout)
         settings.signin_delay_step = _float(env, "SIGNIN_DELAY_STEP", settings.signin_delay_step)
+        settings.ws_auth_timeout = _float(env, "WS_AUTH_TIMEOUT", settings.ws_auth_timeout)
+        settings.max_header_bytes = _int(env, "MAX_HEADER_BYTES", settings.max_header_bytes)
+        settings.max_header_count = _int(env, "MAX_HEADER_COUNT", settings.max_header_count)
+        settings.max_connections = _int(env, "MAX_CONNECTIONS", settings.max_connections)
+        settings.write_timeout = _float(env, "WRITE_TIMEOUT", settings.write_timeout)
+        settings.linger_timeout = _float(env, "LINGER_TIMEOUT", settings.linger_timeout)
+        settings.signin_window = _float(env, "SIGNIN_WINDOW", settings.signin_window)
+        settings.signin_refuse_after = _int(
+            env, "SIGNIN_REFUSE_AFTER", settings.signin_refuse_after
+        )
+        settings.signin_address_refuse_after = _int(
+            env, "SIGNIN_ADDRESS_REFUSE_AFTER", settings.signin_address_refuse_after
+        )
+        settings.signin_account_alarm = _int(
+            env, "SIGNIN_ACCOUNT_ALARM", settings.signin_account_alarm
+        )
+        settings.signin_max_tracked = _int(env, "SIGNIN_MAX_TRACKED", settings.signin_max_tracked)
+        settings.password_workers = max(1, _int(env, "PASSWORD_WORKERS", settings.password_workers))
+        settings.password_queue = _int(env, "PASSWORD_QUEUE", settings.password_queue)
+        proxies = get("TRUSTED_PROXIES")
+        settings.trusted_proxies = (
+            [p.strip() for p in proxies.split(",") if p.strip()] if proxies else []
+        )
+        settings.max_sockets_per_account = _int(
+            env, "MAX_SOCKETS_PER_ACCOUNT", settings.max_sockets_per_account
+        )
+        settings.max_unauthenticated_sockets_per_address = _int(
+            env,
+            "MAX_UNAUTHENTICATED_SOCKETS_PER_ADDRESS",
+            settings.max_unauthenticated_sockets_per_address,
+        )
+        settings.purge_interval = _float(env, "PURGE_INTERVAL", settings.purge_interval)
+        settings.api_docs = (get("API_DOCS") or "").lower() in ("1", "true", "yes", "on")
         settings.session_sweep_interval = _float(
             env, "SESSION_SWEEP_INTERVAL", settings.session_sweep_interval
         )

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from desktop.core.wire import error_body
+from desktop.relay.logs import describe_exception, escape_control, install_uvicorn_filter
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    install_uvicorn_filter()
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
@@ -91,8 +94,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Only the type is logged: an exception's text may quote request data.
-        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc))
+        # The type and frames only: an exception's text may quote request data.
+        log.error(
+            "internal error on %s %s: %s",
+            request.method,
+            escape_control(request.url.path),
+            describe_exception(exc),
+        )
         return error_response(
             500, "internal_error", "The relay failed to handle this request; try again."
         )

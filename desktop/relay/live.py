@@ -4,6 +4,7 @@ per committed change, until the client leaves or its session ends (4401)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -15,10 +16,34 @@ from desktop.relay.api import bearer_token
 from desktop.relay.hub import QueuedSubscriber
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
+from desktop.relay.throttle import address_key
 
 log = logging.getLogger(__name__)
 
 router = APIRouter()
+
+#: Standard "try again later": the socket was refused for a limit, not a session.
+CLOSE_TRY_LATER = 1013
+
+
+class LiveAdmission:
+    """How many live sockets each address has that are not yet authenticated;
+    past ``limit`` a new one is refused before its handshake completes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._pending: collections.Counter[str] = collections.Counter()
+
+    def enter(self, address: str) -> bool:
+        if self._pending[address] >= self.limit:
+            return False
+        self._pending[address] += 1
+        return True
+
+    def leave(self, address: str) -> None:
+        self._pending[address] -= 1
+        if self._pending[address] <= 0:
+            del self._pending[address]
 
 
 async def _first_frame_token(websocket: WebSocket, wait_seconds: float) -> str | None:
@@ -48,14 +73,27 @@ async def _drain(websocket: WebSocket) -> None:
 @router.websocket("/api/v1/live")
 async def live(websocket: WebSocket) -> None:
     relay: Relay = websocket.app.state.relay
-    token = bearer_token(websocket.headers.get("authorization"))
-    await websocket.accept()
-    if token is None:
-        token = await _first_frame_token(websocket, relay.settings.ws_auth_timeout)
-    session = relay.session_for(token) if token else None
+    admission: LiveAdmission = websocket.app.state.live_admission
+    address = address_key(websocket.client.host if websocket.client else "unknown")
+    if not admission.enter(address):
+        log.info("refused a live socket: too many unauthenticated ones from one address")
+        await websocket.close(CLOSE_TRY_LATER)  # before accepting: an HTTP 403
+        return
+    try:
+        token = bearer_token(websocket.headers.get("authorization"))
+        await websocket.accept()
+        if token is None:
+            token = await _first_frame_token(websocket, relay.settings.ws_auth_timeout)
+        session = relay.session_for(token) if token else None
+    finally:
+        admission.leave(address)
     if session is None:
         with contextlib.suppress(Exception):
             await websocket.close(CLOSE_SESSION_GONE, "sign in again")
+        return
+    if relay.hub.count(session.account_id) >= relay.settings.max_sockets_per_account:
+        with contextlib.suppress(Exception):
+            await websocket.close(CLOSE_TRY_LATER, "too many live sockets for this account")
         return
 
     async def close(code: int, reason: str) -> None:

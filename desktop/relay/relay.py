@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +29,15 @@ from desktop.relay.passwords import (
     verify_password,
 )
 from desktop.relay.service import AvailabilityService
-from desktop.relay.storage import Account, Device, Session, StorageError, Store
+from desktop.relay.storage import (
+    Account,
+    Device,
+    Session,
+    StorageError,
+    Store,
+    private_dir,
+    private_file,
+)
 from desktop.relay.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
@@ -35,6 +47,12 @@ MAX_DEVICE_NAME: Final = 100
 #: A session's "last seen" is written at most this often (seconds): the devices
 #: list needs minutes, not every request.
 LAST_SEEN_RESOLUTION: Final = 60.0
+#: How much lower than the event loop the password threads run (nice 0 to 19).
+PASSWORD_THREAD_NICENESS: Final = 10
+
+
+class SignInBusy(Exception):
+    """Too many sign-ins are waiting for a password check: try again shortly."""
 
 
 class SignInRefused(Exception):
@@ -56,7 +74,8 @@ class SignInResult:
 def _lock_data_dir(data_dir: Path) -> IO[str]:
     """Hold an exclusive lock on the data dir: two relays on one database would
     each think they own the live sockets and the Zoom refresh tokens."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
+    private_file(data_dir / LOCK_FILENAME)
     handle = open(data_dir / LOCK_FILENAME, "a+")  # noqa: SIM115 - held for the relay's life
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,6 +90,14 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def _yield_to_the_event_loop() -> None:
+    """Run this password thread at a lower priority (Linux sets it per thread):
+    during a sign-in flood the event loop's webhooks and sockets come first,
+    and the checks take what CPU is left."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_THREAD_NICENESS)
 
 
 class Relay:
@@ -97,12 +124,25 @@ class Relay:
             delay_step=settings.signin_delay_step,
             max_delay=settings.signin_max_delay,
             refuse_after=settings.signin_refuse_after,
+            address_refuse_after=settings.signin_address_refuse_after,
+            account_alarm=settings.signin_account_alarm,
+            max_tracked=settings.signin_max_tracked,
         )
+        # Argon2id takes about 40 ms of CPU and releases the GIL: checking it in a
+        # few threads keeps the event loop (webhooks, sockets) answering during a
+        # sign-in flood, and the queue bound keeps a flood from piling up.
+        self._password_pool = ThreadPoolExecutor(
+            max_workers=settings.password_workers,
+            thread_name_prefix="password",
+            initializer=_yield_to_the_event_loop,
+        )
+        self._password_checks = 0
         #: Called with an account id before the account is deleted (the Zoom
         #: integration revokes and deletes its tokens there).
         self.account_deletion_hooks: list[Callable[[str], Awaitable[None]]] = []
 
     def close(self) -> None:
+        self._password_pool.shutdown(wait=False, cancel_futures=True)
         self.service.stop()
         self.store.close()
         self._lock.close()
@@ -117,23 +157,39 @@ class Relay:
             raise ValueError("the password must have at least 8 characters")
         return self.store.add_account(email, hash_password(password), self.clock())
 
-    def sign_in(self, email: str, password: str, device_name: str, address: str) -> SignInResult:
+    async def sign_in(
+        self, email: str, password: str, device_name: str, address: str
+    ) -> SignInResult:
         """Check the password; on success create a session and return its token.
 
-        Failures are counted per email and per address; past a few the caller
-        is told to wait, past more the attempt is refused without checking.
+        Failures are counted per account and address, per address, and per
+        account (throttle.py); past a few the caller is told to wait, past more
+        the attempt is refused without checking. :class:`SignInBusy` when too
+        many checks are already waiting.
         """
         email = email.strip()
-        keys = [f"email:{email.lower()}", f"addr:{address}"]
-        verdict = self.throttle.check(keys)
+        account = self.store.account_by_email(email)
+        who = account.id if account is not None else "email:" + email.casefold()
+        verdict = self.throttle.check(who, address)
         if verdict.refused:
             raise SignInRefused(verdict.retry_after)
-        account = self.store.account_by_email(email)
-        if not verify_password(password, account.password_hash if account else None):
-            self.throttle.failed(keys)
+        if self._password_checks >= self.settings.password_workers + self.settings.password_queue:
+            raise SignInBusy
+        self._password_checks += 1
+        try:
+            right = await asyncio.get_running_loop().run_in_executor(
+                self._password_pool,
+                verify_password,
+                password,
+                account.password_hash if account else None,
+            )
+        finally:
+            self._password_checks -= 1
+        if not right:
+            self.throttle.failed(who, address)
             return SignInResult(None, None, verdict.delay)
         assert account is not None
-        self.throttle.succeeded(keys[:1])
+        self.throttle.succeeded(who, address)
         return SignInResult(account, self.open_session(account.id, device_name), verdict.delay)
 
     def open_session(self, account_id: str, device_name: str) -> str:
@@ -162,6 +218,10 @@ class Relay:
         if last_seen is None or (now - last_seen).total_seconds() >= LAST_SEEN_RESOLUTION:
             self.store.touch_session(session.id, now)
         return session
+
+    def purge_expired_sessions(self) -> int:
+        """Delete the sessions past their end; returns how many there were."""
+        return self.store.delete_expired_sessions(self.clock())
 
     def end_session(self, session_id: int) -> None:
         self.store.delete_session(session_id)
@@ -193,12 +253,14 @@ class Relay:
         account = self.store.account_by_id(account_id)
         if account is None:
             return False
-        keys = [f"email:{account.email.lower()}"]
-        verdict = self.throttle.check(keys)
+        # Counted as if from an address of its own: the session's tries at its
+        # account are bounded like one address's, and add to the account's alarm.
+        where = f"session-of:{account.id}"
+        verdict = self.throttle.check(account.id, where)
         if verdict.refused:
             raise SignInRefused(verdict.retry_after)
         if not verify_password(password, account.password_hash):
-            self.throttle.failed(keys)
+            self.throttle.failed(account.id, where)
             return False
         return True
 

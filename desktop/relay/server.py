@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import resource
 import socket
 import threading
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from desktop.relay.app import Installer, create_app
 from desktop.relay.config import RelaySettings
+from desktop.relay.http_protocol import LimitedHttpProtocol, ThrottledLog
+from desktop.relay.logs import SafeFormatter
 from desktop.relay.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -29,64 +31,33 @@ def installers() -> list[Installer]:
     return [zoom.install, sessions.install, web.install]
 
 
-def build_app(relay: Relay) -> FastAPI:
-    return create_app(relay, installers())
+def build_app(relay: Relay, extra: list[Installer] | None = None) -> FastAPI:
+    return create_app(relay, installers() + (extra or []))
 
 
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with a deadline for each request's headers.
-
-    uvicorn bounds only an idle keep-alive connection: one that sends part of a
-    request line or headers and then stalls (or connects and sends nothing) is
-    held open forever, so a slow-loris client could pile up connections. Here
-    the headers of every request must be complete within ``header_timeout``
-    seconds of the connection opening or the request starting, or the
-    connection is closed. The body is bounded by ``BodyLimit`` (app.py), and an
-    upgraded live socket by its own heartbeat.
-    """
-
-    header_timeout: float = 10.0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
-        self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_deadline()
-        super().connection_lost(exc)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm_header_deadline()
-
-    def on_headers_complete(self) -> None:
-        self._disarm_header_deadline()
-        super().on_headers_complete()
-
-    def _arm_header_deadline(self) -> None:
-        self._disarm_header_deadline()
-        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(
-            self.header_timeout, self._headers_too_slow
-        )
-
-    def _disarm_header_deadline(self) -> None:
-        deadline = getattr(self, "_header_deadline", None)
-        if deadline is not None:
-            deadline.cancel()
-            self._header_deadline = None
-
-    def _headers_too_slow(self) -> None:
-        self._header_deadline = None
-        if self.transport.get_protocol() is self and not self.transport.is_closing():
-            log.info("closed a connection whose request headers did not arrive in time")
-            self.transport.close()
+def connection_cap(settings: RelaySettings) -> int:
+    """``max_connections``, but never more than three quarters of the descriptors
+    the process may open: the rest stay for live sockets, the database and logs."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return settings.max_connections
+    return max(1, min(settings.max_connections, soft * 3 // 4))
 
 
-def protocol_for(settings: RelaySettings) -> type[HeaderTimeoutProtocol]:
-    """The HTTP protocol class with ``settings.header_timeout`` as its deadline."""
-    return type(
-        "RelayHttpProtocol", (HeaderTimeoutProtocol,), {"header_timeout": settings.header_timeout}
-    )
+def protocol_for(settings: RelaySettings) -> type[LimitedHttpProtocol]:
+    """The HTTP protocol class with ``settings``' limits and its own connection set."""
+    attributes: dict[str, object] = {
+        "header_timeout": settings.header_timeout,
+        "max_header_bytes": settings.max_header_bytes,
+        "max_header_count": settings.max_header_count,
+        "max_connections": connection_cap(settings),
+        "write_timeout": settings.write_timeout,
+        "linger_timeout": settings.linger_timeout,
+        "open_connections": set(),
+        "refusals": ThrottledLog(),
+        "drops": ThrottledLog(),
+    }
+    return type("RelayHttpProtocol", (LimitedHttpProtocol,), attributes)
 
 
 def uvicorn_config(
@@ -103,13 +74,20 @@ def uvicorn_config(
         ws_max_size=settings.max_body_bytes,
         timeout_keep_alive=5,
         http=protocol_for(settings),
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise,
+        # which let any local client pick its own address for the throttle.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         lifespan="on",
         server_header=False,
     )
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    """Log to stderr, one escaped line per record (logs.py)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def serve(settings: RelaySettings) -> int:
@@ -156,10 +134,12 @@ class ThreadedRelay:
     the same port and data dir.
     """
 
-    def __init__(self, settings: RelaySettings) -> None:
+    def __init__(self, settings: RelaySettings, extra: list[Installer] | None = None) -> None:
         if settings.port == 0:
             settings.port = free_port(settings.host)
         self.settings = settings
+        #: More routes to install (tests that need a route the relay lacks).
+        self.extra = extra or []
         self.relay: Relay | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -172,7 +152,7 @@ class ThreadedRelay:
     def start(self, timeout: float = 20.0) -> None:
         relay = Relay(self.settings)
         self.relay = relay
-        server = uvicorn.Server(uvicorn_config(build_app(relay), self.settings))
+        server = uvicorn.Server(uvicorn_config(build_app(relay, self.extra), self.settings))
         self._server = server
         ready = threading.Event()
 

@@ -9,8 +9,10 @@ another request's. A deployment that outgrows one process replaces this class
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -93,6 +95,30 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX oauth_states_account ON oauth_states(account_id, expires_at);
     """,
 )
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` if needed and make it the owner's alone (0700): it holds
+    the database, its WAL and the key file."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` if needed and make it the owner's alone (0600)."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    os.chmod(path, 0o600)
+
+
+def durable_replace(temporary: Path, path: Path) -> None:
+    """Rename ``temporary`` (already written and fsynced) over ``path``, then
+    fsync the directory: until then a crash may bring the old file back."""
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 class StorageError(RuntimeError):
@@ -201,8 +227,18 @@ class Store:
         A file that is not a database, or one another process holds locked,
         raises :class:`StorageError` naming the file: never a silent reset.
         """
-        data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / DB_FILENAME
+        try:
+            private_dir(data_dir)
+            # SQLite gives the -wal and -shm files the database file's mode.
+            private_file(path)
+            for companion in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(f"{path}{companion}", 0o600)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot make {data_dir} private to this user: {exc}. Check who owns it."
+            ) from exc
         try:
             connection = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=5.0
@@ -211,6 +247,8 @@ class Store:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are overwritten with zeros, not left in free space.
+            connection.execute("PRAGMA secure_delete=ON")
             store = cls(connection, path)
             store._migrate()
         except sqlite3.DatabaseError as exc:
@@ -310,6 +348,27 @@ class Store:
             db.execute("DELETE FROM oauth_states WHERE account_id = ?", (account_id,))
             db.execute("DELETE FROM sessions WHERE account_id = ?", (account_id,))
             db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+        self.forget_old_pages()
+
+    def make_durable(self) -> None:
+        """Write every committed change into the database file and fsync it.
+
+        With ``synchronous=NORMAL`` a commit in the WAL may be lost to a power
+        cut; before something else relies on it for good (retiring the old
+        token key), it must be in the database itself."""
+        busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            raise StorageError(
+                f"cannot write the WAL of {self.path} into the database: another process "
+                "is reading it. Stop it and run the command again."
+            )
+
+    def forget_old_pages(self) -> None:
+        """Copy the WAL into the database and empty it, so that the pages it held
+        from before a deletion (the account's old rows) are gone from disk."""
+        busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("the WAL could not be emptied after a deletion; it will be later")
 
     def account_ids(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT id FROM accounts ORDER BY id")]

@@ -232,7 +232,9 @@ def run(plan: FanoutPlan, out_dir: Path) -> dict[str, Any]:
         data_dir = Path(tmp) / "relay"
         email = "fanout@example.com"
         harness.add_accounts(data_dir, [email])
-        relay = harness.relay_process(data_dir, out_dir / "logs" / "fanout-relay.log")
+        relay = harness.relay_process(
+            data_dir, out_dir / "logs" / "fanout-relay.log", harness.BENCH_LIVE_LIMITS
+        )
         with relay:
             with httpx.Client(base_url=relay.url, timeout=30) as api:
                 token = harness.sign_in(api, email)

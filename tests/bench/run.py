@@ -8,6 +8,8 @@ Sections (``--only`` takes any of them, repeatable or comma-separated):
   app under the same load) in the same run; see webhook.py.
 - ``fanout``: 1,000 / 5,000 / 10,000 live sockets on one relay process; fanout.py.
 - ``tray``: start to icon, memory, idle CPU and wake-ups of the tray; tray.py.
+- ``hostile``: webhook latency alone, during a sign-in flood and during a
+  header flood; hostile.py.
 
 ``--quick`` runs every section small and short (under a minute in all); CI
 runs it through tests/bench/test_quick.py so the suite never rots.
@@ -29,9 +31,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.bench import fanout, harness, tray, webhook
+from tests.bench import fanout, harness, hostile, tray, webhook
 
-SECTIONS = ("webhook", "fanout", "tray")
+SECTIONS = ("webhook", "fanout", "tray", "hostile")
 SCHEMA = 1
 #: Cores' worth of CPU used by other processes above which the table warns.
 OTHER_LOAD_WARNING = 0.1
@@ -45,6 +47,9 @@ def plans(quick: bool) -> dict[str, Any]:
             ),
             "fanout": fanout.FanoutPlan(stages=[50, 100], repeats=2),
             "tray": tray.TrayPlan(starts=1, updates=100, idle_seconds=3.0, strace_seconds=1.0),
+            "hostile": hostile.HostilePlan(
+                duration=2.0, rate=20.0, signin_concurrency=20, header_connections=4
+            ),
         }
     return {
         "webhook": webhook.WebhookPlan(
@@ -56,6 +61,7 @@ def plans(quick: bool) -> dict[str, Any]:
         ),
         "fanout": fanout.FanoutPlan(stages=[1000, 5000, 10000], repeats=5),
         "tray": tray.TrayPlan(starts=5, updates=3600, idle_seconds=60.0, strace_seconds=15.0),
+        "hostile": hostile.HostilePlan(),
     }
 
 
@@ -63,6 +69,7 @@ RUNNERS: dict[str, Callable[[Any, Path], dict[str, Any]]] = {
     "webhook": webhook.run,
     "fanout": fanout.run,
     "tray": tray.run,
+    "hostile": hostile.run,
 }
 
 
@@ -135,6 +142,15 @@ def targets(sections: dict[str, Any], quick: bool = False) -> list[dict[str, Any
             "no crash",
             tr["updates_sent"] if tr["survived_updates"] else f"died after {tr['updates_sent']}",
             tr["survived_updates"],
+        )
+    hostile_section = sections.get("hostile")
+    if hostile_section and "error" not in hostile_section:
+        flood = hostile_section["phases"]["signin_flood"]["latency"]["p99_ms"]
+        add(
+            "webhook p99 during a sign-in flood",
+            "<= 100 ms",
+            flood,
+            None if flood is None or quick else flood <= 100.0,
         )
     return found
 
@@ -247,6 +263,32 @@ def render(report: dict[str, Any]) -> str:
             out.append(
                 f"tray crash: {tr['crash']['first_error_line']} (logs: {tr['crash']['logs']})"
             )
+    hostile_section = sections.get("hostile")
+    if hostile_section and "error" not in hostile_section:
+        plan = hostile_section["plan"]
+        out.append("")
+        out.append(
+            f"Webhooks at {_fmt(plan['webhooks_per_s'])}/s under hostile clients "
+            f"({plan['signin_concurrency']} sign-in attackers, {plan['header_connections']} "
+            "endless headers)"
+        )
+        rows = [["phase", "p50 ms", "p99 ms", "max ms", "errors", "flood answers"]]
+        for phase, entry in hostile_section["phases"].items():
+            flood = entry.get("flood", {})
+            answers = ", ".join(f"{k}: {v}" for k, v in flood.get("statuses", {}).items())
+            if flood.get("refused_headers_431"):
+                answers = f"431: {flood['refused_headers_431']}"
+            rows.append(
+                [
+                    phase,
+                    _fmt(entry["latency"]["p50_ms"]),
+                    _fmt(entry["latency"]["p99_ms"]),
+                    _fmt(entry["latency"]["max_ms"]),
+                    _fmt(entry["errors"]),
+                    answers or "-",
+                ]
+            )
+        out.append(_table(rows))
     for name, section in sections.items():
         if "error" in section:
             out.append("")

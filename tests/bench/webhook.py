@@ -291,6 +291,7 @@ def run(plan: WebhookPlan, out_dir: Path) -> dict[str, Any]:
                 "PROFITRINGER_ZOOM_WEBHOOK_SECRET": WEBHOOK_SECRET,
                 "PROFITRINGER_ZOOM_OAUTH_URL": sim.url,
                 "PROFITRINGER_ZOOM_API_URL": sim.url,
+                **harness.BENCH_LIVE_LIMITS,
             }
             relay = harness.relay_process(data_dir, out_dir / "logs" / "webhook-relay.log", env)
             with relay:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from desktop.relay.throttle import SignInThrottle
+import tracemalloc
+
+import pytest
+
+from desktop.relay.throttle import SignInThrottle, address_key
 
 
 class Clock:
@@ -11,44 +15,97 @@ class Clock:
         return self.now
 
 
-def make(clock: Clock) -> SignInThrottle:
-    return SignInThrottle(
-        clock, window=60, slow_after=3, delay_step=0.5, max_delay=2.0, refuse_after=6
-    )
+def make(clock: Clock, **overrides: int) -> SignInThrottle:
+    limits = {"refuse_after": 6, "address_refuse_after": 20, "account_alarm": 30}
+    limits.update(overrides)
+    return SignInThrottle(clock, window=60, slow_after=3, delay_step=0.5, max_delay=2.0, **limits)
 
 
 def test_failures_slow_then_refuse_then_the_window_passes() -> None:
     clock = Clock()
     throttle = make(clock)
-    keys = ["email:a", "addr:1"]
     delays = []
     for _ in range(6):
-        verdict = throttle.check(keys)
+        verdict = throttle.check("ada", "10.0.0.1")
         assert not verdict.refused
         delays.append(verdict.delay)
-        throttle.failed(keys)
+        throttle.failed("ada", "10.0.0.1")
     assert delays == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5]
-    refused = throttle.check(keys)
+    refused = throttle.check("ada", "10.0.0.1")
     assert refused.refused
     assert 0 < refused.retry_after <= 60
     clock.now += 61
-    assert throttle.check(keys) == throttle.check(["email:fresh"])
+    assert throttle.check("ada", "10.0.0.1") == throttle.check("fresh", "10.0.0.9")
 
 
-def test_one_address_guessing_many_emails_is_refused() -> None:
-    clock = Clock()
-    throttle = make(clock)
-    for i in range(6):
-        throttle.failed([f"email:{i}", "addr:attacker"])
-    assert throttle.check(["email:new", "addr:attacker"]).refused
-    assert not throttle.check(["email:new", "addr:someone-else"]).refused
-
-
-def test_success_forgets_only_the_email() -> None:
+def test_refused_attempts_do_not_renew_the_lock() -> None:
     clock = Clock()
     throttle = make(clock)
     for _ in range(6):
-        throttle.failed(["email:a", "addr:1"])
-    throttle.succeeded(["email:a"])
-    assert throttle.check(["email:a", "addr:1"]).refused
-    assert not throttle.check(["email:a", "addr:2"]).refused
+        throttle.failed("ada", "10.0.0.1")
+    clock.now += 59
+    assert throttle.check("ada", "10.0.0.1").refused
+    clock.now += 2
+    assert not throttle.check("ada", "10.0.0.1").refused
+
+
+def test_one_address_guessing_many_accounts_is_refused() -> None:
+    clock = Clock()
+    throttle = make(clock)
+    for i in range(20):
+        throttle.failed(f"account{i}", "10.0.0.66")
+    assert throttle.check("new", "10.0.0.66").refused
+    assert not throttle.check("new", "10.0.0.67").refused
+
+
+def test_success_forgets_only_that_account_from_that_address() -> None:
+    clock = Clock()
+    throttle = make(clock)
+    for i in range(19):
+        throttle.failed(f"victim{i}", "10.0.0.1")
+    for _ in range(5):
+        throttle.failed("mine", "10.0.0.1")
+    throttle.succeeded("mine", "10.0.0.1")
+    throttle.failed("victim", "10.0.0.1")
+    assert throttle.check("victim", "10.0.0.1").refused  # 20 from the address in all
+
+
+def test_an_account_under_attack_gives_each_address_one_try() -> None:
+    clock = Clock()
+    throttle = make(clock)
+    for i in range(30):
+        throttle.failed("ada", f"10.1.0.{i}")
+    assert not throttle.check("ada", "10.2.0.1").refused  # a new address is checked
+    throttle.failed("ada", "10.2.0.1")
+    assert throttle.check("ada", "10.2.0.1").refused
+    assert not throttle.check("bob", "10.1.0.1").refused
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::ffff", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_address_keys(host: str, key: str) -> None:
+    assert address_key(host) == key
+
+
+def test_memory_stays_bounded_under_one_off_keys() -> None:
+    """100,000 one-off failures (each a new account and address) with the table
+    capped at 10,000 counters: at most that many are kept, in a few MiB."""
+    clock = Clock()
+    throttle = make(clock, **{"max_tracked": 10_000})
+    tracemalloc.start()
+    try:
+        for i in range(100_000):
+            throttle.failed(f"account{i}", f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert throttle.tracked <= 10_000
+    assert current < 8 * 1024 * 1024

@@ -53,7 +53,11 @@ def zoom() -> Iterator[RunningZoomSim]:
 @pytest.fixture
 def zrelay(tmp_path: Path, zoom: RunningZoomSim) -> Iterator[RunningRelay]:
     with start_relay(
-        tmp_path / "relay", **zoom_settings(zoom), signin_refuse_after=10_000
+        tmp_path / "relay",
+        **zoom_settings(zoom),
+        signin_refuse_after=10_000,
+        signin_address_refuse_after=10_000,
+        signin_account_alarm=10_000,
     ) as running:
         zoom.sim.set_webhook_url(running.url + "/webhooks/zoom")
         yield running

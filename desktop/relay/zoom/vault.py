@@ -27,7 +27,7 @@ from typing import Final
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from desktop.relay.config import RelaySettings
-from desktop.relay.storage import Store
+from desktop.relay.storage import Store, durable_replace
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def write_key_file(path: Path, keys: Sequence[str]) -> None:
         handle.write(_KEY_FILE_HEADER + "".join(f"{key}\n" for key in keys))
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    durable_replace(temporary, path)
 
 
 def open_vault(settings: RelaySettings, create: bool = True) -> TokenVault:
@@ -191,6 +191,7 @@ def rotate_key(settings: RelaySettings, store: Store, retire_old: bool = False) 
     write_key_file(path, [new_key, *old])
     count = reencrypt_all(store, TokenVault([new_key, *old], f"the key file {path}"))
     if retire_old and old:
+        store.make_durable()  # the old keys go only once nothing needs them
         write_key_file(path, [new_key])
     retired = f" and removed the {len(old)} old key(s)" if retire_old and old else ""
     return Rotation(
