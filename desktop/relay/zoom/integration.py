@@ -44,8 +44,10 @@ from desktop.relay.zoom.api import (
     ZoomError,
     ZoomGrantDead,
     ZoomRateLimited,
+    ZoomRefused,
     ZoomUnauthorized,
     ZoomUnavailable,
+    ZoomUser,
 )
 from desktop.relay.zoom.rows import Connection, LinkConflict, SealedGrant, ZoomRows
 from desktop.relay.zoom.vault import TokenVault, VaultError, reencrypt_all
@@ -61,6 +63,12 @@ STATE_LIFETIME: Final = timedelta(minutes=10)
 ACCESS_MARGIN: Final = timedelta(seconds=60)
 #: The planner re-plans at least this often, in case the wall clock jumps.
 MAX_SLEEP: Final = 3600.0
+#: At most one grant check per connection this often on unverified removal hints.
+HINT_INTERVAL: Final = timedelta(seconds=60)
+#: A presence event dated further ahead than this is not applied (ZOOM.md).
+MAX_EVENT_AHEAD_MS: Final = 5 * 60 * 1000
+#: Longest wait between keep-alive attempts that Zoom refuses for other reasons.
+MAX_REFUSAL_BACKOFF: Final = 24 * 3600.0
 
 
 class ZoomNotConfigured(Exception):
@@ -83,6 +91,16 @@ class ConnectFailed(Exception):
         self.status = status
         self.title = title
         self.message = message
+
+
+@dataclass(frozen=True)
+class Connected:
+    """What the callback's page tells the person after a connect."""
+
+    zoom_email: str
+    account_email: str
+    #: The Zoom user was linked to another ProfitRinger account until now.
+    taken_from_another_account: bool
 
 
 @dataclass(frozen=True)
@@ -138,6 +156,9 @@ class ZoomIntegration:
         self._keepalive_not_before: dict[str, datetime] = {}
         self._reconcile_not_before: dict[str, datetime] = {}
         self._reconcile_at_start: set[str] = set()
+        self._hint_checked_at: dict[str, datetime] = {}
+        #: Consecutive refusals (not a dead grant) of an account's keep-alive refresh.
+        self._keepalive_refusals: dict[str, int] = {}
 
     # -- small helpers ------------------------------------------------------------------
 
@@ -233,8 +254,14 @@ class ZoomIntegration:
         with contextlib.suppress(ConnectFailed, ZoomNotConfigured):
             self._take_state(state)
 
-    async def complete_connect(self, state: str, code: str) -> dict[str, Any]:
-        """The OAuth callback: check state, exchange the code, link and push."""
+    async def complete_connect(self, state: str, code: str) -> Connected:
+        """The OAuth callback: check state, exchange the code, link and push.
+
+        Zoom keeps one valid grant per Zoom user and app (ZOOM.md), so the code
+        exchange has already killed any other account's grant for this Zoom
+        user: that account is ended with a reason in words, never left showing
+        "connected" on dead tokens, and the new link wins.
+        """
         api, _ = self._require()
         account_id, verifier = self._take_state(state)
         try:
@@ -264,11 +291,22 @@ class ZoomIntegration:
                 "Zoom did not tell who signed in",
                 "Nothing was changed. Try Connect Zoom again in a minute.",
             ) from exc
+        taken_from = self._end_other_holder(account_id, user)
+        missing = grant.missing_scopes()
+        if missing:
+            self._refuse_for_scopes(account_id, user, missing)
+            self._revoke_later(grant.access_token)
+            raise ConnectFailed(
+                403,
+                "Zoom did not grant what ProfitRinger needs",
+                f"Zoom did not grant the scope(s) {', '.join(missing)}, so ProfitRinger could "
+                "not pause your ringer during meetings or make meeting links, and Zoom was "
+                "not connected. The relay's operator must add them to the Zoom app in the "
+                "Zoom App Marketplace (Scopes); then connect again.",
+            )
         presence: str | None
         try:
-            presence = rules.normalize_presence(
-                await api.presence(grant.access_token, grant.api_url, user.id)
-            )
+            presence = rules.rest_presence(await api.presence(grant.access_token, grant.api_url))
         except ZoomError as exc:
             # Connect anyway; the webhook or the next reconciliation brings presence.
             log.warning("reading Zoom presence at connect failed: %s", exc)
@@ -291,12 +329,11 @@ class ZoomIntegration:
         try:
             document = self.relay.service.change(account_id, transition, "zoom_connected", link)
         except LinkConflict as exc:
-            # Dropped, not revoked: revoking could end the other account's connection.
+            # Another callback for the same Zoom user won the race just now.
             raise ConnectFailed(
                 409,
-                "This Zoom user is already connected to another ProfitRinger account",
-                "Nothing was changed. Disconnect Zoom in that account first, "
-                "or sign in to Zoom as a different user.",
+                "This Zoom user was connected to another ProfitRinger account just now",
+                "Nothing was changed here. Start again from ProfitRinger with Connect Zoom.",
             ) from exc
         except AccountGone as exc:
             raise ConnectFailed(
@@ -309,7 +346,63 @@ class ZoomIntegration:
         self._reconcile_not_before.pop(account_id, None)
         self._wake()
         log.info("Zoom connected for account %s", account_id)
-        return document
+        return Connected(
+            zoom_email=user.email,
+            account_email=document["account"]["email"],
+            taken_from_another_account=taken_from,
+        )
+
+    def _end_other_holder(self, account_id: str, user: ZoomUser) -> bool:
+        """End another account's link to ``user``: its grant died when this code was
+        exchanged. ``True`` when there was one."""
+        holder = self.rows.by_zoom_user(user.id)
+        if holder is None or holder.account_id == account_id:
+            return False
+        message = (
+            f"Zoom {user.email or 'user'} was connected to another ProfitRinger account, and "
+            "Zoom keeps one connection per Zoom user, so it is no longer connected here. "
+            "Connect Zoom again to connect it to this account."
+        )
+        with contextlib.suppress(AccountGone):
+            self._end(
+                holder.account_id,
+                "disconnected",
+                "zoom_linked_elsewhere",
+                ("zoom_linked_elsewhere", message),
+            )
+        log.warning(
+            "Zoom user of account %s was connected from account %s; the old link is ended",
+            holder.account_id,
+            account_id,
+        )
+        return True
+
+    def _refuse_for_scopes(self, account_id: str, user: ZoomUser, missing: list[str]) -> None:
+        """Record on the account why Zoom is not connected: the app lacks scopes.
+        A link it had to the same Zoom user died with the exchange, so it ends."""
+        message = (
+            f"Zoom did not grant {', '.join(missing)}; without it ProfitRinger cannot "
+            "pause your ringer during meetings or make meeting links. The relay's operator "
+            "must add the scope(s) to the Zoom app in the Zoom App Marketplace, then you "
+            "can connect again."
+        )
+        log.warning(
+            "refused the Zoom connect of account %s: Zoom did not grant %s (fix the app's "
+            "scopes in the Zoom App Marketplace)",
+            account_id,
+            ", ".join(missing),
+        )
+        previous = self.rows.get(account_id)
+        if (
+            previous is not None
+            and previous.usable
+            and previous.zoom_user_id is not None
+            and previous.zoom_user_id.lower() != user.id.lower()
+        ):
+            return  # another Zoom user's grant, still alive: keep it
+        problem = ("zoom_scopes_missing", message)
+        with contextlib.suppress(AccountGone):
+            self._end(account_id, "disconnected", "zoom_scopes_missing", problem)
 
     def _retire(self, previous: Connection) -> None:
         """Revoke a replaced connection's grant, best effort. Not done when the same
@@ -321,12 +414,18 @@ class ZoomIntegration:
 
     # -- ending a connection ------------------------------------------------------------
 
-    def _end(self, account_id: str, state: rules.ZoomState, cause: str) -> dict[str, Any]:
+    def _end(
+        self,
+        account_id: str,
+        state: rules.ZoomState,
+        cause: str,
+        problem: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
         def transition(s: rules.AccountAvailability, now: datetime) -> rules.AccountAvailability:
             return rules.set_zoom_state(s, state, now)
 
         def side_effect(db: Any) -> None:
-            self.rows.end_in(db, account_id, state, self._now())
+            self.rows.end_in(db, account_id, state, self._now(), problem)
 
         document = self.relay.service.change(account_id, transition, cause, side_effect)
         assert document is not None
@@ -354,18 +453,64 @@ class ZoomIntegration:
             log.warning("Zoom did not confirm the revoke for account %s", account_id)
         return document
 
-    def deauthorized(self, zoom_user_id: str) -> bool:
+    def deauthorized(self, zoom_user_id: str, deauthorized_at_ms: int | None) -> str:
         """``app_deauthorized``: delete that user's tokens, push ``zoom_disconnected``.
-        ``False`` when no account has this Zoom user."""
+
+        ``unknown`` when no account has this Zoom user; ``ignored`` when the
+        removal happened before the current connection began (our own
+        Disconnect's notice, arriving after the person connected again);
+        ``applied`` otherwise."""
         connection = self.rows.by_zoom_user(zoom_user_id)
         if connection is None:
-            return False
+            return "unknown"
+        began = connection.connected_at_ms
+        if deauthorized_at_ms is not None and began is not None and deauthorized_at_ms < began:
+            log.info(
+                "ignored a Zoom app removal for account %s: it is older than its connection",
+                connection.account_id,
+            )
+            return "ignored"
         try:
             self._end(connection.account_id, "disconnected", "zoom_disconnected")
         except AccountGone:
-            return False
+            return "unknown"
         log.info("Zoom removed the app for account %s; tokens deleted", connection.account_id)
-        return True
+        return "applied"
+
+    def check_grant_soon(self, zoom_user_id: str) -> None:
+        """An ``app_deauthorized`` that failed verification is a hint, not proof
+        (ZOOM.md): refresh that Zoom user's grant at once, in the background.
+        Zoom answers ``invalid_grant`` if the app really was removed, and then the
+        tokens are deleted; the unverified body itself is never trusted. At most
+        one check per connection every :data:`HINT_INTERVAL`."""
+        connection = self.rows.by_zoom_user(zoom_user_id)
+        if connection is None or not connection.usable or self.api is None:
+            return
+        account_id = connection.account_id
+        now = self._now()
+        last = self._hint_checked_at.get(account_id)
+        if last is not None and now - last < HINT_INTERVAL:
+            return
+        self._hint_checked_at[account_id] = now
+        task = asyncio.get_running_loop().create_task(self._check_grant(account_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _check_grant(self, account_id: str) -> None:
+        try:
+            await self.keep_alive(account_id)
+        except ZoomConnectionExpired:
+            log.warning(
+                "Zoom confirmed the app was removed for account %s; tokens deleted", account_id
+            )
+        except (ZoomNotConnected, AccountGone):
+            pass
+        except Exception as exc:  # a background check must not go unretrieved
+            log.warning("checking the Zoom grant of account %s failed: %s", account_id, _safe(exc))
+        else:
+            log.info(
+                "the Zoom grant of account %s is alive: the removal hint was false", account_id
+            )
 
     def _expire(self, account_id: str, dead_refresh_token: bytes) -> None:
         """Mark expired, unless the row moved on (reconnected) since that token."""
@@ -392,6 +537,8 @@ class ZoomIntegration:
         self._keepalive_not_before.pop(account_id, None)
         self._reconcile_not_before.pop(account_id, None)
         self._reconcile_at_start.discard(account_id)
+        self._hint_checked_at.pop(account_id, None)
+        self._keepalive_refusals.pop(account_id, None)
         self._locks.pop(account_id, None)
         if connection is None or connection.access_token is None:
             return
@@ -495,11 +642,19 @@ class ZoomIntegration:
     # -- presence -----------------------------------------------------------------------
 
     def presence_event(self, zoom_user_id: str, status: str, event_ts: int) -> str:
-        """Apply a webhook presence event: ``applied``, ``ignored`` (stale or a
-        repeat) or ``unknown`` (no account has this Zoom user; nothing kept)."""
+        """Apply a webhook presence event: ``applied``, ``ignored`` (stale, a
+        repeat, or dated more than 5 minutes ahead) or ``unknown`` (no account has
+        this Zoom user, matched in any case; nothing kept)."""
         connection = self.rows.by_zoom_user(zoom_user_id)
         if connection is None or connection.state != "connected":
             return "unknown"
+        if event_ts > self._now_ms() + MAX_EVENT_AHEAD_MS:
+            # Applied, it would make every real event after it look stale.
+            log.warning(
+                "ignored a Zoom presence event for account %s dated more than 5 minutes ahead",
+                connection.account_id,
+            )
+            return "ignored"
         try:
             document = self.relay.service.change(
                 connection.account_id,
@@ -524,10 +679,15 @@ class ZoomIntegration:
         connection = self.rows.get(account_id)
         if connection is None or not connection.usable or connection.zoom_user_id is None:
             raise ZoomNotConnected()
-        user_id = connection.zoom_user_id
-        status = rules.normalize_presence(
-            await self._with_token(account_id, lambda t, u: api.presence(t, u, user_id))
-        )
+        said = await self._with_token(account_id, lambda t, u: api.presence(t, u))
+        status = rules.rest_presence(said)
+        if status is None:
+            # Never resume (or pause) someone on a word we do not know.
+            log.warning(
+                "Zoom answered an unknown presence for account %s; in_meeting left as it was",
+                account_id,
+            )
+            return False
         event_ts = self._now_ms()
 
         def transition(
@@ -670,6 +830,20 @@ class ZoomIntegration:
             await self.keep_alive(account_id)
         except (ZoomNotConnected, AccountGone):
             self._keepalive_not_before.pop(account_id, None)
+            self._keepalive_refusals.pop(account_id, None)
+        except ZoomRefused as exc:
+            # Not a dead grant (that expires the connection) but a refusal that
+            # will not pass by itself, such as a wrong client secret: back off.
+            refusals = self._keepalive_refusals.get(account_id, 0) + 1
+            self._keepalive_refusals[account_id] = refusals
+            delay = min(MAX_REFUSAL_BACKOFF, self.settings.zoom_retry_delay * 2 ** (refusals - 1))
+            log.warning(
+                "Zoom refused the keep-alive refresh for account %s: %s; trying again in %.0f s",
+                account_id,
+                exc,
+                delay,
+            )
+            self._keepalive_not_before[account_id] = self._now() + timedelta(seconds=delay)
         except Exception as exc:  # the planner must outlive any one failure
             log.warning("keep-alive refresh for account %s failed: %s", account_id, _safe(exc))
             self._keepalive_not_before[account_id] = self._now() + timedelta(
@@ -677,6 +851,7 @@ class ZoomIntegration:
             )
         else:
             self._keepalive_not_before.pop(account_id, None)
+            self._keepalive_refusals.pop(account_id, None)
 
     async def _reconcile_job(self, account_id: str) -> None:
         self._reconcile_at_start.discard(account_id)
