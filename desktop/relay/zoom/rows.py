@@ -176,12 +176,6 @@ class ZoomRows:
             )
             return cursor.rowcount == 1
 
-    def refresh_token_in(self, db: sqlite3.Connection, account_id: str) -> bytes | None:
-        row = db.execute(
-            "SELECT refresh_token FROM zoom_connections WHERE account_id = ?", (account_id,)
-        ).fetchone()
-        return None if row is None else row[0]
-
     def end_in(
         self,
         db: sqlite3.Connection,
