@@ -944,34 +944,20 @@ class ZoomSim:
     def _deauthorization(self, user: SimUser, at: float) -> dict[str, Any]:
         """``app_deauthorized`` for ``user``, removed at ``at``, in the configured shape."""
         event_ts = int(at * 1000)
-        user_id = user.id.lower() if self.config.lowercase_webhook_ids else user.id
+        payload: dict[str, Any] = {
+            "account_id": user.account_id,
+            "user_id": user.id.lower() if self.config.lowercase_webhook_ids else user.id,
+            "signature": secrets.token_hex(32),
+            "deauthorization_time": iso_utc(at, millis=True),
+            "client_id": self.config.client_id,
+        }
         if self.config.deauthorization_shape == "docs_example":
             # As Zoom's documentation publishes it: no top-level event_ts, and
             # payload.event_ts a string although its schema says number.
-            return {
-                "event": "app_deauthorized",
-                "payload": {
-                    "account_id": user.account_id,
-                    "user_id": user_id,
-                    "signature": secrets.token_hex(32),
-                    "deauthorization_time": iso_utc(at, millis=True),
-                    "client_id": self.config.client_id,
-                    "event_ts": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                },
-            }
-        return {
-            "event": "app_deauthorized",
-            "event_ts": event_ts,
-            "payload": {
-                "account_id": user.account_id,
-                "user_id": user_id,
-                "signature": secrets.token_hex(32),
-                "deauthorization_time": iso_utc(at, millis=True),
-                "client_id": self.config.client_id,
-                "event_ts": event_ts,
-                "user_data_retention": None,
-            },
-        }
+            payload["event_ts"] = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            return {"event": "app_deauthorized", "payload": payload}
+        payload.update(event_ts=event_ts, user_data_retention=None)
+        return {"event": "app_deauthorized", "event_ts": event_ts, "payload": payload}
 
     def _deauthorization_secret(self) -> str | None:
         return self.config.deauthorization_secret

@@ -37,6 +37,7 @@ from tests.relay.zoom.conftest import (
     presence_body,
     signed_post,
     sim_config,
+    state,
     zoom_row,
     zoom_settings,
 )
@@ -55,13 +56,6 @@ def zoom_world(
     ):
         sim.sim.set_webhook_url(relay.url + "/webhooks/zoom")
         yield sim, relay
-
-
-def state(relay: RunningRelay, token: str) -> dict[str, Any]:
-    response = httpx.get(relay.url + "/api/v1/state", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def in_meeting(relay: RunningRelay, token: str) -> bool:

@@ -19,6 +19,7 @@ from tests.relay.zoom.conftest import (
     connect_zoom,
     presence_body,
     signed_post,
+    state,
     zoom_settings,
 )
 from tests.support.relay import RunningRelay, start_relay
@@ -32,13 +33,6 @@ def connected(zrelay: RunningRelay, sim: RunningZoomSim, wire: Wire) -> tuple[st
     users = httpx.get(sim.url + "/_sim/users").json()["users"]
     user_id = next(u["id"] for u in users if u["email"] == ZOOM_USER)
     return token, user_id
-
-
-def state(relay: RunningRelay, token: str) -> dict[str, object]:
-    body: dict[str, object] = httpx.get(
-        relay.url + "/api/v1/state", headers={"Authorization": f"Bearer {token}"}
-    ).json()
-    return body
 
 
 def test_refused_deliveries_change_nothing(

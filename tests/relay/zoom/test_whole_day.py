@@ -13,17 +13,10 @@ from typing import Any
 import httpx
 
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
-from tests.relay.zoom.conftest import ZOOM_USER, Wire, account, connect_zoom, sim_config
+from tests.relay.zoom.conftest import ZOOM_USER, Wire, account, connect_zoom, sim_config, state
 from tests.relay.zoom.conftest import zoom_settings as relay_zoom_settings
 from tests.support.relay import RunningRelay, start_relay
 from tests.support.waiting import wait_until
-
-
-def state(relay: RunningRelay, token: str) -> dict[str, Any]:
-    response = httpx.get(relay.url + "/api/v1/state", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, response.text
-    document: dict[str, Any] = response.json()
-    return document
 
 
 def summary(relay: RunningRelay, token: str) -> tuple[str, bool, str, str | None]:

@@ -22,7 +22,7 @@ from desktop.relay.zoom.api import SCOPES
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from desktop.zoomsim.sim import PRESENCE_STATUSES
 from desktop.zoomsim.webhook_signing import sign
-from tests.relay.zoom.conftest import Wire, account, connect_zoom, sim_config, zoom_settings
+from tests.relay.zoom.conftest import Wire, account, connect_zoom, sim_config, state, zoom_settings
 from tests.support.relay import RunningRelay, start_relay
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -65,13 +65,6 @@ def deliver(relay: RunningRelay, body: bytes, header_set: str) -> httpx.Response
     headers["x-zm-request-timestamp"] = str(timestamp)
     headers["x-zm-signature"] = sign(SECRET, timestamp, body)
     return httpx.post(relay.url + "/webhooks/zoom", content=body, headers=headers)
-
-
-def state(relay: RunningRelay, token: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(
-        relay.url + "/api/v1/state", headers={"Authorization": f"Bearer {token}"}
-    ).json()
-    return body
 
 
 def connected_docs_user(
