@@ -31,18 +31,46 @@ DEFAULT_MEETING_STATUSES: Final[frozenset[str]] = frozenset(
     {"In_Meeting", "Presenting", "On_Phone_Call"}
 )
 
-#: Zoom's REST API spells presence differently from its webhooks (ZOOM.md);
-#: this maps REST spellings onto the webhook vocabulary used everywhere else.
-REST_TO_WEBHOOK_STATUS: Final[dict[str, str]] = {
-    "In_A_Zoom_Meeting": "In_Meeting",
-    "On_A_Call": "On_Phone_Call",
-    "Out_of_Office": "Away",
+#: Every webhook spelling of ``presence_status`` (ZOOM.md, Zoom's event schema).
+WEBHOOK_STATUSES: Final[tuple[str, ...]] = (
+    "Available",
+    "Away",
+    "Do_Not_Disturb",
+    "In_Meeting",
+    "Presenting",
+    "On_Phone_Call",
+    "In_Calendar_Event",
+    "Offline",
+    "Busy",
+    "Mobile_signed_in",
+)
+_WEBHOOK_BY_LOWER: Final[dict[str, str]] = {s.lower(): s for s in WEBHOOK_STATUSES}
+
+#: Zoom's REST API spells presence differently from its webhooks, and its own
+#: page disagrees with itself (ZOOM.md): the OpenAPI enum, the prose list, a
+#: misspelled branch and what a live account answered. Keys are lower case.
+_REST_TO_WEBHOOK: Final[dict[str, str]] = {
+    **_WEBHOOK_BY_LOWER,
+    "in_a_zoom_meeting": "In_Meeting",
+    "in_a_meeting": "In_Meeting",
+    "on_a_call": "On_Phone_Call",
+    "in_a_call": "On_Phone_Call",
+    "in_a_calendar_event": "In_Calendar_Event",
+    "do_no_disturb": "Do_Not_Disturb",
+    "out_of_office": "Away",
 }
 
 
-def normalize_presence(status: str) -> str:
-    """Return the webhook spelling of a presence status from either Zoom vocabulary."""
-    return REST_TO_WEBHOOK_STATUS.get(status, status)
+def webhook_presence(status: str) -> str:
+    """A webhook ``presence_status`` in its canonical spelling (matched in any case);
+    a word Zoom does not document is returned as it is."""
+    return _WEBHOOK_BY_LOWER.get(status.lower(), status)
+
+
+def rest_presence(status: str) -> str | None:
+    """The webhook spelling of a REST presence status, matched in any case;
+    ``None`` for a word none of Zoom's pages use (never guess a meeting's end)."""
+    return _REST_TO_WEBHOOK.get(status.lower())
 
 
 @dataclass(frozen=True)
@@ -82,8 +110,8 @@ class AccountAvailability:
     override: Override | None = None
     zoom_state: ZoomState = "disconnected"
     #: ``event_ts`` (ms) of the last applied presence event; older ones are ignored.
+    #: Only this and ``in_meeting`` are kept of presence, never the status itself.
     last_presence_ts: int | None = None
-    last_presence_status: str | None = None
     effective: Effective = Effective("available", "preferred")
     effective_since: datetime | None = None
 
@@ -176,10 +204,8 @@ def apply_presence(
         return None
     if state.last_presence_ts is not None and event_ts <= state.last_presence_ts:
         return None
-    meeting = normalize_presence(status) in meeting_statuses
-    updated = dataclasses.replace(
-        state, last_presence_ts=event_ts, last_presence_status=normalize_presence(status)
-    )
+    meeting = webhook_presence(status) in meeting_statuses
+    updated = dataclasses.replace(state, last_presence_ts=event_ts)
     if meeting and not state.in_meeting:
         updated = dataclasses.replace(updated, in_meeting=True, in_meeting_since=now)
     elif not meeting and state.in_meeting:
@@ -191,11 +217,11 @@ def set_zoom_state(
     state: AccountAvailability, zoom_state: ZoomState, now: datetime
 ) -> AccountAvailability:
     """Record the Zoom connection's state. Anything but connected ends a meeting:
-    a stale meeting must never keep someone paused."""
+    a stale meeting must never keep someone paused. ``last_presence_ts`` stays,
+    so an old event replayed after a reconnect is still seen as old."""
     updated = dataclasses.replace(state, zoom_state=zoom_state)
     if zoom_state != "connected":
         updated = _leave_meeting(updated)
-        updated = dataclasses.replace(updated, last_presence_ts=None, last_presence_status=None)
     return _settle(updated, now)
 
 

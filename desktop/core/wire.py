@@ -106,8 +106,12 @@ def state_document(
     zoom_email: str | None,
     zoom_since: datetime | None,
     cause: str,
+    zoom_problem: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Build the state document of DESIGN.md. It never carries a Zoom token."""
+    """Build the state document of DESIGN.md. It never carries a Zoom token.
+
+    ``zoom.problem`` is ``null``, or ``{"code", "message"}`` saying in words why
+    Zoom is not connected (linked from another account, a scope missing)."""
     return {
         "seq": seq,
         "account": {"id": account_id, "email": email},
@@ -125,6 +129,7 @@ def state_document(
             "email": zoom_email,
             "in_meeting": state.in_meeting,
             "since": iso(state.in_meeting_since if state.in_meeting else zoom_since),
+            "problem": zoom_problem,
         },
         "cause": cause,
     }

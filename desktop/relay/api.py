@@ -112,11 +112,18 @@ class EffectiveOut(BaseModel):
     since: str | None
 
 
+class ZoomProblemOut(BaseModel):
+    code: str
+    message: str
+
+
 class ZoomOut(BaseModel):
     state: Literal["connected", "disconnected", "expired"]
     email: str | None
     in_meeting: bool
     since: str | None
+    #: Why Zoom is not connected, in words, when the person must hear it.
+    problem: ZoomProblemOut | None = None
 
 
 class StateOut(BaseModel):

@@ -50,14 +50,15 @@ class AvailabilityService:
             changed = self.change(account_id, lambda s, n: settle(s, n), "override_expired")
             if changed is not None:
                 return changed
-        zoom_email, zoom_since = self.store.zoom_summary(account_id)
+        zoom = self.store.zoom_summary(account_id)
         return state_document(
             seq=stored.seq,
             account_id=stored.account_id,
             email=stored.email,
             state=stored.state,
-            zoom_email=zoom_email,
-            zoom_since=zoom_since,
+            zoom_email=zoom.email,
+            zoom_since=zoom.since,
+            zoom_problem=zoom.problem,
             cause=cause,
         )
 
@@ -85,14 +86,15 @@ class AvailabilityService:
                 side_effect(db)
             seq = self.store.save_state(db, account_id, after)
         cause = cause_of(stored.state, after) or cause
-        zoom_email, zoom_since = self.store.zoom_summary(account_id)
+        zoom = self.store.zoom_summary(account_id)
         document = state_document(
             seq=seq,
             account_id=account_id,
             email=stored.email,
             state=after,
-            zoom_email=zoom_email,
-            zoom_since=zoom_since,
+            zoom_email=zoom.email,
+            zoom_since=zoom.since,
+            zoom_problem=zoom.problem,
             cause=cause,
         )
         self.hub.publish(account_id, json.dumps(live_message("update", document)))

@@ -94,6 +94,18 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX oauth_states_account ON oauth_states(account_id, expires_at);
     """,
+    # 5: Zoom, held to what real Zoom does (issue 11): user ids match in any case;
+    # when a connection began, to the millisecond (a late app_deauthorized from
+    # before it must not end it); why a connection ended, in words; and the raw
+    # presence status is no longer kept (only in_meeting and the event's time).
+    """
+    CREATE INDEX zoom_connections_user_nocase
+        ON zoom_connections(zoom_user_id COLLATE NOCASE);
+    ALTER TABLE zoom_connections ADD COLUMN connected_at_ms INTEGER;
+    ALTER TABLE zoom_connections ADD COLUMN problem_code TEXT;
+    ALTER TABLE zoom_connections ADD COLUMN problem_message TEXT;
+    UPDATE accounts SET state = json_remove(state, '$.last_presence_status');
+    """,
 )
 
 
@@ -152,6 +164,14 @@ class Device:
 
 
 @dataclass(frozen=True)
+class ZoomSummary:
+    email: str | None
+    since: datetime | None
+    #: ``{"code", "message"}`` when the connection ended for a reason to show.
+    problem: dict[str, str] | None
+
+
+@dataclass(frozen=True)
 class StoredState:
     account_id: str
     email: str
@@ -177,7 +197,6 @@ def state_to_json(state: AccountAvailability) -> str:
             },
             "zoom_state": state.zoom_state,
             "last_presence_ts": state.last_presence_ts,
-            "last_presence_status": state.last_presence_status,
             "effective": [state.effective.availability, state.effective.reason],
             "effective_since": iso(state.effective_since),
         },
@@ -207,7 +226,6 @@ def state_from_json(text: str) -> AccountAvailability:
         override=override,
         zoom_state=raw["zoom_state"],
         last_presence_ts=raw.get("last_presence_ts"),
-        last_presence_status=raw.get("last_presence_status"),
         effective=Effective(availability, reason),
         effective_since=_time(raw.get("effective_since")),
     )
@@ -499,11 +517,17 @@ class Store:
         """The raw connection, for the Zoom vault's own statements in a transaction."""
         return self._db
 
-    def zoom_summary(self, account_id: str) -> tuple[str | None, datetime | None]:
-        """The linked Zoom email and since when the connection is in its state."""
+    def zoom_summary(self, account_id: str) -> ZoomSummary:
+        """The linked Zoom email, since when the connection is in its state, and
+        why it ended (if it did for a reason the person must hear)."""
         row = self._db.execute(
-            "SELECT zoom_email, since FROM zoom_connections WHERE account_id = ?", (account_id,)
+            "SELECT zoom_email, since, problem_code, problem_message FROM zoom_connections"
+            " WHERE account_id = ?",
+            (account_id,),
         ).fetchone()
         if row is None:
-            return None, None
-        return row["zoom_email"], _time(row["since"])
+            return ZoomSummary(None, None, None)
+        problem = None
+        if row["problem_code"]:
+            problem = {"code": row["problem_code"], "message": row["problem_message"] or ""}
+        return ZoomSummary(row["zoom_email"], _time(row["since"]), problem)

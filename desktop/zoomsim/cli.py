@@ -1,6 +1,8 @@
 """``profitringer zoom-sim``: serve the local Zoom, or drive a running one.
 
-``serve`` (the default) runs the server in the foreground. The other commands
+``serve`` (the default) runs the server in the foreground. Its secrets come
+from ``ZOOMSIM_CLIENT_SECRET`` and ``ZOOMSIM_WEBHOOK_SECRET``, or from stdin
+with ``--secrets-stdin`` (two lines), never from flags that ``ps`` shows. The other commands
 call a running sim's control API (``--sim URL``, default ``$ZOOMSIM_URL`` or
 http://127.0.0.1:9876) and print what happened.
 """
@@ -51,11 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 9876)")
     serve.add_argument("--client-id", help="the app's OAuth client id [$ZOOMSIM_CLIENT_ID]")
     serve.add_argument(
-        "--client-secret", help="the app's OAuth client secret [$ZOOMSIM_CLIENT_SECRET]"
+        "--secrets-stdin",
+        action="store_true",
+        help="read the client secret (first line) and the webhook Secret Token (second "
+        "line) from stdin instead of $ZOOMSIM_CLIENT_SECRET / $ZOOMSIM_WEBHOOK_SECRET",
     )
-    serve.add_argument(
-        "--webhook-secret", help="the app's webhook Secret Token [$ZOOMSIM_WEBHOOK_SECRET]"
-    )
+    # Refused with a clear error: a flag's value is visible to every user through ps.
+    serve.add_argument("--client-secret", help=argparse.SUPPRESS)
+    serve.add_argument("--webhook-secret", help=argparse.SUPPRESS)
     serve.add_argument("--webhook-url", help="where to deliver webhooks [$ZOOMSIM_WEBHOOK_URL]")
     serve.add_argument(
         "--auto-approve", action="store_true", help="skip the consent page and approve at once"
@@ -137,15 +142,30 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from desktop.zoomsim.server import create_app
     from desktop.zoomsim.sim import ControlError, SimConfig, ZoomSim
 
+    if args.client_secret or args.webhook_secret:
+        print(
+            "error: secrets are not taken as flags, since every user of this machine can "
+            "read a command line with ps. Set ZOOMSIM_CLIENT_SECRET and "
+            "ZOOMSIM_WEBHOOK_SECRET, or pass --secrets-stdin and write them on stdin.",
+            file=sys.stderr,
+        )
+        return 2
     client_id = _setting(args.client_id, "ZOOMSIM_CLIENT_ID")
-    client_secret = _setting(args.client_secret, "ZOOMSIM_CLIENT_SECRET")
-    webhook_secret = _setting(args.webhook_secret, "ZOOMSIM_WEBHOOK_SECRET")
+    if args.secrets_stdin:
+        lines = sys.stdin.read(16384).splitlines()
+        client_secret = lines[0].strip() if lines else None
+        webhook_secret = lines[1].strip() if len(lines) > 1 else None
+        where = ("the first line of stdin", "the second line of stdin")
+    else:
+        client_secret = os.environ.get("ZOOMSIM_CLIENT_SECRET") or None
+        webhook_secret = os.environ.get("ZOOMSIM_WEBHOOK_SECRET") or None
+        where = ("ZOOMSIM_CLIENT_SECRET (or --secrets-stdin)", "ZOOMSIM_WEBHOOK_SECRET")
     missing = [
         name
         for name, value in (
             ("--client-id / ZOOMSIM_CLIENT_ID", client_id),
-            ("--client-secret / ZOOMSIM_CLIENT_SECRET", client_secret),
-            ("--webhook-secret / ZOOMSIM_WEBHOOK_SECRET", webhook_secret),
+            (f"the client secret in {where[0]}", client_secret),
+            (f"the webhook Secret Token in {where[1]}", webhook_secret),
         )
         if not value
     ]

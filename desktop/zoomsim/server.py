@@ -31,9 +31,21 @@ so serve it on loopback only):
   ``GET /_sim/deliveries/pending`` → ``{"pending": n}``.
 - ``GET /_sim/issued_tokens`` → ``{"access_tokens", "refresh_tokens", "codes"}``.
 - ``GET /_sim/meetings`` → ``{"meetings": [...]}``.
-- ``POST /_sim/fail`` ``{endpoint: token|revoke|meetings|presence,
-  mode: 500|429|timeout, count}`` → ``{"faults": {...}}``; count 0 clears.
-- ``GET /_sim/config``, ``PUT /_sim/config`` ``{webhook_url?, auto_approve?}``.
+- ``POST /_sim/users/{id_or_email}/rest_presence`` ``{dialect?, status?}``:
+  how REST spells the user's presence (``openapi``, ``prose``, ``self_dnd``,
+  ``webhook``), or an exact word to answer (``""`` clears it).
+- ``POST /_sim/deliveries/hold`` keeps new deliveries back;
+  ``POST /_sim/deliveries/release`` ``{order: oldest_first|newest_first}``
+  sends them → ``{"deliveries": [first attempt, ...]}``.
+- ``POST /_sim/fail`` ``{endpoint: token|revoke|meetings|presence|me,
+  mode: 500|429|timeout|answer, count, status?, body?, headers?}`` →
+  ``{"faults": {...}}``; count 0 clears; ``answer`` sends ``status`` with the
+  JSON ``body`` and ``headers`` (for Zoom's published answers).
+- ``GET /_sim/config``, ``PUT /_sim/config`` ``{webhook_url?, auto_approve?,
+  app_scopes?, lowercase_webhook_ids?, presence_time_key?,
+  deauthorization_shape?, deauthorization_secret?,
+  revoke_deauthorization_delay?, retry_keeps_timestamp?, reported_api_url?,
+  dead_grant_shape?}`` (see ``SimConfig``).
 
 ``run_in_thread`` serves all this from a background thread for tests and the
 demo; ``ThreadedServer`` does the same for any ASGI app.
@@ -59,6 +71,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from desktop.zoomsim.sim import (
+    BEHAVIOURS,
     ApiError,
     AuthorizeError,
     ControlError,
@@ -117,9 +130,12 @@ def create_app(sim: ZoomSim) -> Starlette:
             await sim.aclose()
 
     async def fault(endpoint: str, rest: bool) -> Response | None:
-        mode = sim.take_fault(endpoint)
-        if mode is None:
+        taken = sim.take_fault(endpoint)
+        if taken is None:
             return None
+        mode = taken.mode
+        if mode == "answer":
+            return JSONResponse(taken.body, status_code=taken.status, headers=taken.headers)
         if mode == "timeout":
             await sim.stall()
             status = 504
@@ -182,6 +198,9 @@ def create_app(sim: ZoomSim) -> Starlette:
     # -- REST ------------------------------------------------------------------
 
     async def users_me(request: Request) -> Response:
+        failed = await fault("me", rest=True)
+        if failed is not None:
+            return failed
         return JSONResponse(sim.me(request.headers.get("authorization")))
 
     async def presence_status(request: Request) -> Response:
@@ -254,11 +273,12 @@ def create_app(sim: ZoomSim) -> Starlette:
             raise ControlError(400, "email is required.")
         first, last = doc.get("first_name"), doc.get("last_name")
         presence = doc.get("presence", "Available")
-        if not all(isinstance(v, str | None) for v in (first, last)) or not isinstance(
+        user_id = doc.get("id")
+        if not all(isinstance(v, str | None) for v in (first, last, user_id)) or not isinstance(
             presence, str
         ):
-            raise ControlError(400, "first_name, last_name and presence must be strings.")
-        user = sim.add_user(email, first, last, presence)
+            raise ControlError(400, "first_name, last_name, id and presence must be strings.")
+        user = sim.add_user(email, first, last, presence, user_id)
         return JSONResponse({**user.profile(), "presence_status": user.presence}, status_code=201)
 
     async def set_presence(request: Request) -> Response:
@@ -275,6 +295,26 @@ def create_app(sim: ZoomSim) -> Starlette:
                 "delivery": attempt.as_json(),
             }
         )
+
+    async def rest_presence(request: Request) -> Response:
+        doc = await _json_object(request, empty_ok=False)
+        dialect, status = doc.get("dialect"), doc.get("status")
+        if not all(isinstance(v, str | None) for v in (dialect, status)):
+            raise ControlError(400, "dialect and status must be strings.")
+        user = sim.set_rest_presence(request.path_params["ref"], dialect, status)
+        return JSONResponse({"rest_dialect": user.rest_dialect, "rest_status": user.rest_status})
+
+    async def hold(request: Request) -> Response:
+        sim.webhooks.hold()
+        return JSONResponse({"holding": True})
+
+    async def release(request: Request) -> Response:
+        doc = await _json_object(request)
+        order = doc.get("order", "oldest_first")
+        if order not in ("oldest_first", "newest_first"):
+            raise ControlError(400, "order must be oldest_first or newest_first.")
+        attempts = await sim.webhooks.release(newest_first=order == "newest_first")
+        return JSONResponse({"deliveries": [a.as_json() for a in attempts]})
 
     async def deauthorize(request: Request) -> Response:
         attempt = await sim.deauthorize_async(request.path_params["ref"])
@@ -303,17 +343,32 @@ def create_app(sim: ZoomSim) -> Starlette:
 
     async def fail(request: Request) -> Response:
         doc = await _json_object(request, empty_ok=False)
-        count = doc.get("count", 1)
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise ControlError(400, "count must be a whole number.")
-        sim.inject_fault(str(doc.get("endpoint")), str(doc.get("mode")), count)
+        count, status = doc.get("count", 1), doc.get("status", 200)
+        headers = doc.get("headers") or {}
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, status)):
+            raise ControlError(400, "count and status must be whole numbers.")
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ControlError(400, "headers must be an object of strings.")
+        sim.inject_fault(
+            str(doc.get("endpoint")),
+            str(doc.get("mode")),
+            count,
+            status=status,
+            body=doc.get("body"),
+            headers=headers,
+        )
         return JSONResponse({"faults": sim.faults()})
 
     def config_view() -> dict[str, Any]:
+        config = sim.config
         return {
-            "webhook_url": sim.config.webhook_url,
-            "auto_approve": sim.config.auto_approve,
-            "client_id": sim.config.client_id,
+            "webhook_url": config.webhook_url,
+            "auto_approve": config.auto_approve,
+            "client_id": config.client_id,
+            **{name: getattr(config, name) for name in BEHAVIOURS},
+            "app_scopes": list(config.app_scopes),
         }
 
     async def get_config(request: Request) -> Response:
@@ -330,6 +385,7 @@ def create_app(sim: ZoomSim) -> Starlette:
             if not isinstance(doc["auto_approve"], bool):
                 raise ControlError(400, "auto_approve must be true or false.")
             sim.config.auto_approve = doc["auto_approve"]
+        sim.configure({k: v for k, v in doc.items() if k not in ("webhook_url", "auto_approve")})
         return JSONResponse(config_view())
 
     async def index(request: Request) -> Response:
@@ -343,7 +399,7 @@ def create_app(sim: ZoomSim) -> Starlette:
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     async def control_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ControlError)
@@ -376,6 +432,9 @@ def create_app(sim: ZoomSim) -> Starlette:
         Route("/_sim/users", add_user, methods=["POST"]),
         Route("/_sim/users/{ref}/presence", set_presence, methods=["POST"]),
         Route("/_sim/users/{ref}/deauthorize", deauthorize, methods=["POST"]),
+        Route("/_sim/users/{ref}/rest_presence", rest_presence, methods=["POST"]),
+        Route("/_sim/deliveries/hold", hold, methods=["POST"]),
+        Route("/_sim/deliveries/release", release, methods=["POST"]),
         Route("/_sim/users/{ref}/invalidate_tokens", invalidate_tokens, methods=["POST"]),
         Route("/_sim/users/{ref}/expire_access_tokens", expire_access_tokens, methods=["POST"]),
         Route("/_sim/validate_endpoint", validate_endpoint, methods=["POST"]),

@@ -33,14 +33,18 @@ from desktop.zoomsim.webhook_signing import encrypted_token
 from desktop.zoomsim.webhooks import NO_URL_DETAIL, DeliveryAttempt, WebhookDispatcher
 
 __all__ = [
+    "BEHAVIOURS",
+    "DEAD_GRANT_SHAPES",
     "DEFAULT_SCOPES",
     "FAULT_ENDPOINTS",
     "FAULT_MODES",
     "PRESENCE_STATUSES",
+    "REST_DIALECTS",
     "ApiError",
     "AuthorizeError",
     "AuthorizeRequest",
     "ControlError",
+    "Fault",
     "OAuthError",
     "SimConfig",
     "SimUser",
@@ -72,17 +76,60 @@ PRESENCE_STATUSES: tuple[str, ...] = (
     "Mobile_signed_in",
 )
 
-_REST_SPELLING = {"In_Meeting": "In_A_Zoom_Meeting", "On_Phone_Call": "On_A_Call"}
+#: How ``GET /users/me/presence_status`` spells each webhook status, by dialect.
+#: Zoom's page disagrees with itself (ZOOM.md "REST"; zoom-fixtures/oauth-rest/
+#: rest.get-presence_status…): ``openapi`` is its enum, ``prose`` its prose list
+#: (a live account answered ``In_A_Call``), ``self_dnd`` the branch for oneself
+#: in Do Not Disturb that misspells it ``Do_No_Disturb``, ``webhook`` the
+#: webhook's own words.
+REST_DIALECTS: dict[str, dict[str, str]] = {
+    "openapi": {"In_Meeting": "In_A_Zoom_Meeting", "On_Phone_Call": "On_A_Call"},
+    "prose": {
+        "In_Meeting": "In_A_Meeting",
+        "On_Phone_Call": "In_A_Call",
+        "In_Calendar_Event": "In_A_Calendar_Event",
+    },
+    "self_dnd": {
+        "In_Meeting": "In_A_Zoom_Meeting",
+        "On_Phone_Call": "On_A_Call",
+        "Do_Not_Disturb": "Do_No_Disturb",
+    },
+    "webhook": {},
+}
 
-FAULT_ENDPOINTS: tuple[str, ...] = ("token", "revoke", "meetings", "presence")
-FAULT_MODES: tuple[str, ...] = ("500", "429", "timeout")
+#: How the token endpoint says a refresh token is dead (ZOOM.md "OAuth" errors):
+#: the documented ``invalid_grant``, an ``invalid_request`` about the token, and
+#: a reason with no ``error`` field at all (seen in the field).
+DEAD_GRANT_SHAPES: dict[str, tuple[int, dict[str, str]]] = {
+    "invalid_grant": (400, {"reason": "Invalid Token!", "error": "invalid_grant"}),
+    "invalid_request": (400, {"reason": "Invalid refresh token", "error": "invalid_request"}),
+    "reason_only": (401, {"reason": "Invalid Token!"}),
+}
+
+FAULT_ENDPOINTS: tuple[str, ...] = ("token", "revoke", "meetings", "presence", "me")
+#: ``answer`` sends a given status, body and headers (Zoom's published answers).
+FAULT_MODES: tuple[str, ...] = ("500", "429", "timeout", "answer")
 
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
+#: ``SimConfig`` fields the control API may change while serving, with their checks.
+BEHAVIOURS: dict[str, Callable[[Any], bool]] = {
+    "lowercase_webhook_ids": lambda v: isinstance(v, bool),
+    "presence_time_key": lambda v: v in ("date_time", "date-time"),
+    "deauthorization_shape": lambda v: v in ("recent", "docs_example"),
+    "deauthorization_secret": lambda v: v is None or (isinstance(v, str) and bool(v)),
+    "revoke_deauthorization_delay": lambda v: (
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 86400)
+    ),
+    "retry_keeps_timestamp": lambda v: isinstance(v, bool),
+    "reported_api_url": lambda v: v is None or isinstance(v, str),
+    "dead_grant_shape": lambda v: v in DEAD_GRANT_SHAPES,
+}
 
-def rest_presence(webhook_status: str) -> str:
+
+def rest_presence(webhook_status: str, dialect: str = "openapi") -> str:
     """The REST API's spelling of a presence the webhook spells ``webhook_status``."""
-    return _REST_SPELLING.get(webhook_status, webhook_status)
+    return REST_DIALECTS[dialect].get(webhook_status, webhook_status)
 
 
 def zoom_id() -> str:
@@ -98,26 +145,35 @@ def iso_utc(timestamp: float, *, millis: bool = False) -> str:
 
 
 class OAuthError(Exception):
-    """An OAuth endpoint's error: ``{"reason": reason, "error": error}`` with ``status``."""
+    """An OAuth endpoint's error: ``{"reason": reason, "error": error}`` with ``status``
+    (or exactly ``shape``, for the forms Zoom answers without an ``error``)."""
 
-    def __init__(self, status: int, error: str, reason: str) -> None:
+    def __init__(
+        self, status: int, error: str, reason: str, shape: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.error = error
         self.reason = reason
+        self._shape = dict(shape) if shape is not None else None
 
     def body(self) -> dict[str, Any]:
+        if self._shape is not None:
+            return dict(self._shape)
         return {"reason": self.reason, "error": self.error}
 
 
 class ApiError(Exception):
     """A REST error: ``{"code": code, "message": message}`` with HTTP ``status``."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}
@@ -162,7 +218,27 @@ class SimConfig:
     public_url: str | None = None
     #: created at start, and the one who consents when authorize names nobody ("": none)
     default_user_email: str = "demo@zoom.example"
+    #: What the Marketplace app is configured with: authorize grants these.
     app_scopes: tuple[str, ...] = DEFAULT_SCOPES
+    #: Webhooks carry the user id lowercased (a field report, ZOOM.md).
+    lowercase_webhook_ids: bool = False
+    #: ``date_time`` (the schema) or ``date-time`` (Zoom's documented example).
+    presence_time_key: str = "date_time"
+    #: ``recent`` (with ``event_ts``) or ``docs_example`` (Zoom's example: no
+    #: top-level ``event_ts``, ``payload.event_ts`` a "2024-09-08 15:58:40" string).
+    deauthorization_shape: str = "recent"
+    #: Sign ``app_deauthorized`` with this instead of the Secret Token (a
+    #: developer could not verify one with it, devforum June 2025).
+    deauthorization_secret: str | None = None
+    #: Seconds after a revoke before ``app_deauthorized`` is delivered (Zoom
+    #: sends it, possibly much later); ``None``: not sent.
+    revoke_deauthorization_delay: float | None = None
+    #: Retries keep the first attempt's signature timestamp (Zoom does not say).
+    retry_keeps_timestamp: bool = False
+    #: The ``api_url`` token answers carry; ``None``: this server's own base URL.
+    reported_api_url: str | None = None
+    #: How a dead refresh token is answered (a key of ``DEAD_GRANT_SHAPES``).
+    dead_grant_shape: str = "invalid_grant"
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
 
@@ -176,6 +252,10 @@ class SimUser:
     presence: str = "Available"
     timezone: str = "UTC"
     type: int = 1
+    #: How REST spells this user's presence (a key of ``REST_DIALECTS``).
+    rest_dialect: str = "openapi"
+    #: An exact word REST answers instead, whatever the presence (any spelling).
+    rest_status: str | None = None
 
     def profile(self) -> dict[str, Any]:
         """``GET /v2/users/me``'s answer."""
@@ -229,9 +309,13 @@ class _Token:
 
 
 @dataclass
-class _Fault:
+class Fault:
     mode: str
     remaining: int
+    #: For ``answer``: the status, JSON body and headers to send.
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def add_query(url: str, params: Mapping[str, str | None]) -> str:
@@ -255,7 +339,8 @@ class ZoomSim:
         self._issued: list[tuple[str, str]] = []  # (kind, value), in issue order
         self._meetings: list[dict[str, Any]] = []
         self._meetings_per_day: dict[tuple[str, str], int] = {}
-        self._faults: dict[str, _Fault] = {}
+        self._faults: dict[str, Fault] = {}
+        self._presence_reads: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self.webhooks = WebhookDispatcher(
@@ -265,6 +350,7 @@ class ZoomSim:
             clock=config.clock,
             retry_time_scale=config.retry_time_scale,
             timeout=config.webhook_timeout,
+            keep_first_timestamp=lambda: self.config.retry_keeps_timestamp,
         )
         if config.default_user_email:
             self.add_user(config.default_user_email, "Demo", "User")
@@ -319,8 +405,9 @@ class ZoomSim:
         first_name: str | None = None,
         last_name: str | None = None,
         presence: str = "Available",
+        user_id: str | None = None,
     ) -> SimUser:
-        """Create a Zoom user. The email must be new."""
+        """Create a Zoom user. The email (and ``user_id``, if given) must be new."""
         email = email.strip()
         if "@" not in email or len(email) > 254:
             raise ControlError(400, f"{email!r} is not an email address.")
@@ -329,9 +416,11 @@ class ZoomSim:
         with self._lock:
             if any(u.email.lower() == email.lower() for u in self._users.values()):
                 raise ControlError(409, f"A user with the email {email} already exists.")
+            if user_id is not None and (not user_id or user_id in self._users):
+                raise ControlError(409, f"A user with the id {user_id!r} already exists.")
             account = next(iter(self._users.values())).account_id if self._users else zoom_id()
             user = SimUser(
-                id=zoom_id(),
+                id=user_id or zoom_id(),
                 email=email,
                 first_name=first_name if first_name is not None else local.capitalize(),
                 last_name=last_name if last_name is not None else "Example",
@@ -371,11 +460,32 @@ class ZoomSim:
                 {
                     **user.profile(),
                     "presence_status": user.presence,
-                    "rest_presence_status": rest_presence(user.presence),
+                    "rest_presence_status": self._rest_word(user),
                     "authorized": user.id in live_users,
                 }
                 for user in self._users.values()
             ]
+
+    @staticmethod
+    def _rest_word(user: SimUser) -> str:
+        return user.rest_status or rest_presence(user.presence, user.rest_dialect)
+
+    def set_rest_presence(
+        self, user_ref: str, dialect: str | None = None, status: str | None = None
+    ) -> SimUser:
+        """Choose how REST answers this user's presence: a dialect, or an exact word
+        (``status``; ``""`` clears it). Sends no webhook."""
+        if dialect is not None and dialect not in REST_DIALECTS:
+            raise ControlError(400, "dialect must be one of " + ", ".join(REST_DIALECTS))
+        if status is not None and len(status) > 64:
+            raise ControlError(400, "status must be at most 64 characters.")
+        user = self.find_user(user_ref)
+        with self._lock:
+            if dialect is not None:
+                user.rest_dialect = dialect
+            if status is not None:
+                user.rest_status = status or None
+        return user
 
     @staticmethod
     def _check_presence(status: str) -> None:
@@ -507,6 +617,9 @@ class ZoomSim:
                     expected = verifier
                 if not verifier or not hmac.compare_digest(expected, code.code_challenge):
                     raise OAuthError(400, "invalid_grant", "Invalid code_verifier")
+            # One valid grant per user and app (ZOOM.md "OAuth"): authorizing
+            # again kills every earlier token of that user.
+            self._revoke_where(lambda t: t.user_id == code.user_id)
             return self._issue_pair(secrets.token_hex(8), code.user_id, code.scopes, base_url)
 
     def _refresh(self, form: Mapping[str, str], base_url: str) -> dict[str, Any]:
@@ -516,7 +629,8 @@ class ZoomSim:
         with self._lock:
             old = self._tokens.get(value)
             if old is None or old.kind != "refresh" or old.revoked or self._now() >= old.expires_at:
-                raise OAuthError(400, "invalid_grant", "Invalid Token!")
+                status, body = DEAD_GRANT_SHAPES[self.config.dead_grant_shape]
+                raise OAuthError(status, body.get("error", ""), body["reason"], body)
             old.revoked = True  # rotation: the old refresh token stops working
             return self._issue_pair(old.grant_id, old.user_id, old.scopes, base_url)
 
@@ -539,22 +653,37 @@ class ZoomSim:
             "refresh_token": refresh,
             "expires_in": self.config.access_token_lifetime,
             "scope": " ".join(scopes),
-            "api_url": self.base_url(base_url),
+            "api_url": self.config.reported_api_url or self.base_url(base_url),
         }
 
     def revoke(self, form: Mapping[str, str]) -> dict[str, Any]:
         """``POST /oauth/revoke``: end the token's whole grant (access and refresh).
 
-        An unknown token is answered with success too, as RFC 7009 asks.
+        Revoking uninstalls the app for the user, so Zoom later sends
+        ``app_deauthorized`` (ZOOM.md): after ``revoke_deauthorization_delay``
+        seconds, dated at the revoke. An unknown token is answered with success
+        too, as RFC 7009 asks. Call it on the server's loop.
         """
         value = form.get("token")
         if not value:
             raise OAuthError(400, "invalid_request", "Missing token")
         with self._lock:
             token = self._tokens.get(value)
-            if token is not None:
+            if token is not None and not token.revoked:
                 self._revoke_where(lambda t: t.grant_id == token.grant_id)
+                self._notice_later(token.user_id)
         return {"status": "success"}
+
+    def _notice_later(self, user_id: str) -> None:
+        delay = self.config.revoke_deauthorization_delay
+        user = self._users.get(user_id)
+        if delay is None or user is None:
+            return
+        event = self._deauthorization(user, self._now())
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            secret = self._deauthorization_secret()
+            loop.call_soon_threadsafe(self.webhooks.deliver_later, event, delay, secret)
 
     def _revoke_where(self, predicate: Callable[[_Token], bool]) -> int:
         count = 0
@@ -601,7 +730,13 @@ class ZoomSim:
         self.require_scope(scopes, "user:read:presence_status")
         self._same_user(user, user_ref)
         with self._lock:
-            return {"status": rest_presence(user.presence)}
+            self._presence_reads.append(user_ref)
+            return {"status": self._rest_word(user)}
+
+    def presence_reads(self) -> list[str]:
+        """The ``{userId}`` of every answered ``GET /v2/users/{userId}/presence_status``."""
+        with self._lock:
+            return list(self._presence_reads)
 
     def create_meeting(
         self, authorization: str | None, user_ref: str, body: Mapping[str, Any], base_url: str
@@ -623,6 +758,8 @@ class ZoomSim:
         with self._lock:
             day = (user.id, iso_utc(now)[:10])
             if self._meetings_per_day.get(day, 0) >= self.config.daily_meeting_limit:
+                # Zoom documents Retry-After as an ISO date-time (ZOOM.md "REST").
+                midnight = (int(now) // 86400 + 1) * 86400
                 raise ApiError(
                     429,
                     429,
@@ -630,6 +767,7 @@ class ZoomSim:
                     f"{self.config.daily_meeting_limit} meeting create/update API requests "
                     "permitted for this particular user. You may resume these requests at "
                     "GMT 00:00:00.",
+                    {"Retry-After": iso_utc(midnight)},
                 )
             self._meetings_per_day[day] = self._meetings_per_day.get(day, 0) + 1
             meeting_id = 10_000_000_000 + secrets.randbelow(89_999_999_999)
@@ -665,22 +803,34 @@ class ZoomSim:
 
     # -- faults ----------------------------------------------------------------
 
-    def inject_fault(self, endpoint: str, mode: str, count: int = 1) -> None:
-        """Make the next ``count`` calls to ``endpoint`` fail as ``mode``."""
+    def inject_fault(
+        self,
+        endpoint: str,
+        mode: str,
+        count: int = 1,
+        *,
+        status: int = 200,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make the next ``count`` calls to ``endpoint`` fail as ``mode``; ``answer``
+        sends ``status`` with the JSON ``body`` and ``headers`` instead."""
         if endpoint not in FAULT_ENDPOINTS:
             raise ControlError(400, "endpoint must be one of " + ", ".join(FAULT_ENDPOINTS))
         if mode not in FAULT_MODES:
             raise ControlError(400, "mode must be one of " + ", ".join(FAULT_MODES))
         if count < 0:
             raise ControlError(400, "count must not be negative")
+        if mode == "answer" and not 200 <= status <= 599:
+            raise ControlError(400, "status must be an HTTP status between 200 and 599")
         with self._lock:
             if count == 0:
                 self._faults.pop(endpoint, None)
             else:
-                self._faults[endpoint] = _Fault(mode, count)
+                self._faults[endpoint] = Fault(mode, count, status, body, dict(headers or {}))
 
-    def take_fault(self, endpoint: str) -> str | None:
-        """The failure mode the current call to ``endpoint`` must show, if any."""
+    def take_fault(self, endpoint: str) -> Fault | None:
+        """The failure the current call to ``endpoint`` must show, if any."""
         with self._lock:
             fault = self._faults.get(endpoint)
             if fault is None:
@@ -688,7 +838,7 @@ class ZoomSim:
             fault.remaining -= 1
             if fault.remaining <= 0:
                 del self._faults[endpoint]
-            return fault.mode
+            return fault
 
     def faults(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -724,6 +874,19 @@ class ZoomSim:
             "codes": [v for k, v in issued if k == "code"],
         }
 
+    def configure(self, changes: Mapping[str, Any]) -> None:
+        """Change behaviours while serving (``BEHAVIOURS``, ``app_scopes``); all or nothing."""
+        for name, value in changes.items():
+            if name == "app_scopes":
+                if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                    raise ControlError(400, "app_scopes must be a list of strings.")
+            elif name not in BEHAVIOURS:
+                raise ControlError(400, f"{name!r} is not a setting of the local Zoom.")
+            elif not BEHAVIOURS[name](value):
+                raise ControlError(400, f"{value!r} is not a valid {name}.")
+        for name, value in changes.items():
+            setattr(self.config, name, tuple(value) if name == "app_scopes" else value)
+
     def set_webhook_url(self, url: str | None) -> None:
         if url is not None:
             parts = urlsplit(url)
@@ -739,18 +902,18 @@ class ZoomSim:
         now = self._now()
         with self._lock:
             user.presence = status
+        subject: dict[str, Any] = {
+            self.config.presence_time_key: iso_utc(now),
+            "email": user.email,
+            "id": user.id.lower() if self.config.lowercase_webhook_ids else user.id,
+            "presence_status": status,
+            # Zoom's schema: which app changed, with its own status (ZOOM.md).
+            "app": {"type": "desktop", "presence_status": status},
+        }
         return {
             "event": "user.presence_status_updated",
             "event_ts": int(now * 1000),
-            "payload": {
-                "account_id": user.account_id,
-                "object": {
-                    "date_time": iso_utc(now),
-                    "email": user.email,
-                    "id": user.id,
-                    "presence_status": status,
-                },
-            },
+            "payload": {"account_id": user.account_id, "object": subject},
         }
 
     async def set_presence_async(self, user_ref: str, status: str) -> DeliveryAttempt:
@@ -776,24 +939,34 @@ class ZoomSim:
         now = self._now()
         with self._lock:
             self._revoke_where(lambda t: t.user_id == user.id)
-        event_ts = int(now * 1000)
-        return {
-            "event": "app_deauthorized",
-            "event_ts": event_ts,
-            "payload": {
-                "account_id": user.account_id,
-                "user_id": user.id,
-                "signature": secrets.token_hex(32),
-                "deauthorization_time": iso_utc(now, millis=True),
-                "client_id": self.config.client_id,
-                "event_ts": event_ts,
-                "user_data_retention": None,
-            },
+        return self._deauthorization(user, now)
+
+    def _deauthorization(self, user: SimUser, at: float) -> dict[str, Any]:
+        """``app_deauthorized`` for ``user``, removed at ``at``, in the configured shape."""
+        event_ts = int(at * 1000)
+        payload: dict[str, Any] = {
+            "account_id": user.account_id,
+            "user_id": user.id.lower() if self.config.lowercase_webhook_ids else user.id,
+            "signature": secrets.token_hex(32),
+            "deauthorization_time": iso_utc(at, millis=True),
+            "client_id": self.config.client_id,
         }
+        if self.config.deauthorization_shape == "docs_example":
+            # As Zoom's documentation publishes it: no top-level event_ts, and
+            # payload.event_ts a string although its schema says number.
+            payload["event_ts"] = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            return {"event": "app_deauthorized", "payload": payload}
+        payload.update(event_ts=event_ts, user_data_retention=None)
+        return {"event": "app_deauthorized", "event_ts": event_ts, "payload": payload}
+
+    def _deauthorization_secret(self) -> str | None:
+        return self.config.deauthorization_secret
 
     async def deauthorize_async(self, user_ref: str) -> DeliveryAttempt:
         """Remove the app for the user: revoke their tokens, deliver ``app_deauthorized``."""
-        return await self.webhooks.deliver(self._deauthorize_event(user_ref))
+        return await self.webhooks.deliver(
+            self._deauthorize_event(user_ref), self._deauthorization_secret()
+        )
 
     def deauthorize(self, user_ref: str) -> DeliveryAttempt:
         self.find_user(user_ref)
@@ -836,6 +1009,10 @@ class ZoomSim:
 
     def validate_endpoint(self) -> dict[str, Any]:
         return self._on_loop(self.validate_endpoint_async)
+
+    def release_held(self, newest_first: bool = False) -> list[DeliveryAttempt]:
+        """Send the held-back deliveries (``webhooks.hold()``) from another thread."""
+        return self._on_loop(lambda: self.webhooks.release(newest_first))
 
     def deliveries(self) -> list[dict[str, Any]]:
         return [a.as_json() for a in self.webhooks.attempts()]

@@ -12,12 +12,13 @@ from desktop.core.availability import (
     Override,
     apply_presence,
     effective_availability,
-    normalize_presence,
+    rest_presence,
     set_override,
     set_preferred,
     set_ringer,
     set_zoom_state,
     settle,
+    webhook_presence,
 )
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -147,8 +148,7 @@ def test_presence_ignored_while_zoom_is_not_connected() -> None:
         ("In_Meeting", True),
         ("Presenting", True),
         ("On_Phone_Call", True),
-        ("In_A_Zoom_Meeting", True),  # REST spelling
-        ("On_A_Call", True),  # REST spelling
+        ("in_meeting", True),  # any case
         ("Available", False),
         ("Away", False),
         ("Do_Not_Disturb", False),
@@ -181,9 +181,37 @@ def test_since_moves_only_when_effective_changes() -> None:
     assert changed.effective_since == later
 
 
-def test_normalize_presence_maps_rest_spellings() -> None:
-    assert normalize_presence("In_A_Zoom_Meeting") == "In_Meeting"
-    assert normalize_presence("Available") == "Available"
+@pytest.mark.parametrize(
+    ("rest", "webhook"),
+    [
+        # ZOOM.md "REST": the OpenAPI enum, the page's prose, a misspelled branch,
+        # a live account's answer, in any case.
+        ("In_A_Zoom_Meeting", "In_Meeting"),
+        ("In_A_Meeting", "In_Meeting"),
+        ("in_a_meeting", "In_Meeting"),
+        ("On_A_Call", "On_Phone_Call"),
+        ("In_A_Call", "On_Phone_Call"),
+        ("In_A_Calendar_Event", "In_Calendar_Event"),
+        ("In_Calendar_Event", "In_Calendar_Event"),
+        ("Do_No_Disturb", "Do_Not_Disturb"),
+        ("Do_Not_Disturb", "Do_Not_Disturb"),
+        ("Out_of_Office", "Away"),
+        ("Presenting", "Presenting"),
+        ("PRESENTING", "Presenting"),
+        ("Offline", "Offline"),
+        ("Available", "Available"),
+        ("Busy", "Busy"),
+        ("In_A_Huddle", None),
+        ("", None),
+    ],
+)
+def test_rest_presence_maps_every_documented_spelling(rest: str, webhook: str | None) -> None:
+    assert rest_presence(rest) == webhook
+
+
+def test_webhook_presence_matches_in_any_case() -> None:
+    assert webhook_presence("in_meeting") == "In_Meeting"
+    assert webhook_presence("Something_New") == "Something_New"
 
 
 def test_override_needs_consistent_end() -> None:

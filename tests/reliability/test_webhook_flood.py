@@ -77,7 +77,7 @@ def bad_request(n: int, user_id: str) -> tuple[bytes, dict[str, str]]:
         signed = headers(body)
         return body.replace(b"In_Meeting", b"Presenting"), signed
     if kind == 2:
-        return body, headers(body, skew=-3600)
+        return body, headers(body, skew=-3 * 3600)  # beyond the 2-hour window
     if kind == 3:
         return body, headers(body, skew=3600)
     return body, {"content-type": "application/json", "x-zm-signature": "v0=" + "0" * 64}

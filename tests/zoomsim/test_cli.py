@@ -2,12 +2,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
+from desktop.relay.server import free_port
 from desktop.zoomsim.cli import main
 from desktop.zoomsim.server import RunningZoomSim
+from tests.support.waiting import wait_until
 from tests.zoomsim.conftest import WebhookReceiver
 
 
@@ -94,3 +100,54 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
         main(argv)
     assert exit_info.value.code == 0
     assert "usage: profitringer zoom-sim" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--client-secret", "--webhook-secret"])
+def test_serve_refuses_secrets_as_flags(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12: a flag's value is visible to every user through ps."""
+    assert run("--client-id", "x", flag, "hunter2-secret")[0] == 2
+    err = capsys.readouterr().err
+    assert "ps" in err
+    assert "--secrets-stdin" in err
+    assert "hunter2-secret" not in err
+
+
+def test_serve_reads_its_secrets_from_stdin_and_ps_never_shows_them() -> None:
+    """A real ``zoom-sim serve`` process: the secrets arrive on stdin, its command
+    line (what ps shows) holds none of them, and the sim uses them."""
+    port = free_port()
+    client_secret, webhook_secret = "stdin-client-secret-42", "stdin-webhook-secret-43"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOOMSIM_")}
+    with subprocess.Popen(
+        [
+            *(sys.executable, "-m", "desktop", "zoom-sim", "serve", "--port", str(port)),
+            *("--client-id", "cli-id", "--secrets-stdin"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdin is not None
+            process.stdin.write(f"{client_secret}\n{webhook_secret}\n".encode())
+            process.stdin.close()
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: _answers(url + "/_sim/users"), timeout=30, what="zoom-sim serving")
+            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+            assert client_secret.encode() not in cmdline
+            assert webhook_secret.encode() not in cmdline
+            good = httpx.post(url + "/oauth/token", auth=("cli-id", client_secret), data={})
+            bad = httpx.post(url + "/oauth/token", auth=("cli-id", "guess"), data={})
+            assert good.json()["error"] == "unsupported_grant_type"  # the client was accepted
+            assert bad.status_code == 401
+        finally:
+            process.terminate()
+            process.wait(15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

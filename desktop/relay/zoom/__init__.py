@@ -1,12 +1,14 @@
 """The relay's Zoom integration (DESIGN.md "Zoom connection lifecycle", ZOOM.md).
 
 Modules: ``api`` (calls to Zoom), ``vault`` (tokens encrypted at rest, key
-rotation), ``rows`` (the Zoom tables), ``integration`` (connect, refresh,
-disconnect, presence, reconciliation, meetings, background planner),
-``signatures`` + ``webhooks`` (the webhook endpoint), ``start_page`` (the
-connect link's start page: browser binding, bound and purge of pending
-connects), ``link_policy`` (which Zoom user may link), ``routes`` (HTTP and
-the installer).
+rotation), ``rows`` (the Zoom tables), ``connecting`` (connect links, PKCE
+and the OAuth callback), ``start_page`` (the connect link's start page:
+browser binding, bound and purge of pending connects), ``link_policy`` (which
+Zoom user may link), ``tokens`` (single-flight refresh, keep-alive, the
+with-token retry), ``planner`` (when each background job falls due; pure),
+``integration`` (the façade: disconnect, deauthorization, presence,
+reconciliation, meetings, the background loop), ``signatures`` +
+``webhooks`` (the webhook endpoint), ``routes`` (HTTP and the installer).
 
 Configuration (environment variables; durations in seconds):
 

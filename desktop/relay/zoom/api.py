@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
+
+from desktop.core.wire import WireError, now_utc, parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +28,18 @@ log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
-#: Exactly the scopes ProfitRinger asks for (ZOOM.md): nothing else.
+#: Exactly the scopes the Marketplace app must have (ZOOM.md): nothing else.
+#: They are configured on the app, never sent in the authorize URL.
 SCOPES: Final[tuple[str, ...]] = (
     "meeting:write:meeting",
     "user:read:user",
     "user:read:email",
     "user:read:presence_status",
 )
+#: Without these a connection "works" and silently never pauses or makes links.
+REQUIRED_SCOPES: Final[tuple[str, ...]] = ("user:read:presence_status", "meeting:write:meeting")
+#: Zoom's numeric OAuth reason for a refresh token it no longer knows.
+_INVALID_REFRESH_TOKEN_REASON: Final = "4711"  # noqa: S105 - an error number
 
 
 class ZoomError(Exception):
@@ -51,8 +61,9 @@ class ZoomUnavailable(ZoomError):
 class ZoomRateLimited(ZoomError):
     """Zoom answered 429."""
 
-    def __init__(self, message: str, retry_after: str | None) -> None:
+    def __init__(self, message: str, retry_after: int | None) -> None:
         super().__init__(message)
+        #: Whole seconds to wait, if Zoom said (its ISO date-time, converted).
         self.retry_after = retry_after
 
 
@@ -69,8 +80,12 @@ class TokenGrant:
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)
     expires_in: int
+    #: The token's REST base, only when it is an https host under zoom.us.
     api_url: str | None
-    scope: str
+    scopes: frozenset[str]
+
+    def missing_scopes(self) -> list[str]:
+        return [scope for scope in REQUIRED_SCOPES if scope not in self.scopes]
 
 
 @dataclass(frozen=True)
@@ -82,9 +97,69 @@ class ZoomUser:
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def trusted_api_url(value: object) -> str | None:
+    """A token response's ``api_url`` if it is ``https://`` on a host under
+    ``zoom.us`` (the access token is sent there), else ``None``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if (
+        parts.scheme.lower() != "https"
+        or parts.username is not None
+        or parts.password is not None
+        or port not in (None, 443)
+        or parts.path.strip("/")
+        or parts.query
+        or parts.fragment
+        or not (host == "zoom.us" or host.endswith(".zoom.us"))
+    ):
+        return None
+    return f"https://{host}"
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> int | None:
+    """Zoom's ``Retry-After`` (an ISO date-time, sometimes seconds, often absent)
+    as whole seconds from ``now``, at least 1; ``None`` when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return max(1, min(int(text), 7 * 24 * 3600))
+    try:
+        moment = parse_iso(text)
+    except (WireError, ValueError):
+        return None
+    return max(1, min(math.ceil((moment - now).total_seconds()), 7 * 24 * 3600))
+
+
+def _scopes(value: object) -> frozenset[str]:
+    if not isinstance(value, str):
+        return frozenset()
+    return frozenset(value.replace(",", " ").split())
+
+
+def _grant_is_dead(status: int, body: Mapping[str, Any]) -> bool:
+    """ZOOM.md "OAuth": ``invalid_grant``, an ``invalid_request`` about the token,
+    any other 4xx but 429 whose reason says "Invalid Token" (seen without an
+    ``error`` field), or the numeric reason 4711 (invalid refresh token)."""
+    error = str(body.get("error", ""))
+    reason = str(body.get("reason", ""))
+    if error == "invalid_grant" or (error == "invalid_request" and "token" in reason.lower()):
+        return True
+    if not 400 <= status < 500 or status == 429:
+        return False
+    codes = {reason.strip(), str(body.get("code", "")).strip()}
+    return "invalid token" in reason.lower() or _INVALID_REFRESH_TOKEN_REASON in codes
 
 
 class ZoomApi:
@@ -99,6 +174,7 @@ class ZoomApi:
         api_url: str,
         http: httpx.AsyncClient,
         revoke_timeout: float = 5.0,
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self._client_id = client_id
         self._client_secret = client_secret
@@ -106,6 +182,7 @@ class ZoomApi:
         self.api_url = api_url.rstrip("/")
         self._http = http
         self._revoke_timeout = revoke_timeout
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"ZoomApi(oauth_url={self.oauth_url!r}, api_url={self.api_url!r})"
@@ -119,7 +196,6 @@ class ZoomApi:
                 "state": state,
                 "code_challenge": code_challenge,
                 "code_challenge_method": "S256",
-                "scope": " ".join(SCOPES),
             }
         )
         return f"{self.oauth_url}/oauth/authorize?{query}"
@@ -154,22 +230,32 @@ class ZoomApi:
             expires_in = body.get("expires_in", 3599)
             if not isinstance(access, str) or not isinstance(refresh, str) or not access:
                 raise ZoomUnavailable("Zoom's token answer has no tokens")
-            api_url = body.get("api_url")
+            api_url = trusted_api_url(body.get("api_url"))
+            if api_url is None and body.get("api_url") not in (None, "", self.api_url):
+                # Not an error: the configured REST base is used instead.
+                log.warning(
+                    "ignored the api_url of a Zoom token answer: it is not an https:// host "
+                    "under zoom.us, so no token is sent there"
+                )
             return TokenGrant(
                 access_token=access,
                 refresh_token=refresh,
                 expires_in=expires_in if isinstance(expires_in, int) else 3599,
-                api_url=api_url.rstrip("/") if isinstance(api_url, str) and api_url else None,
-                scope=str(body.get("scope", "")),
+                api_url=api_url,
+                scopes=_scopes(body.get("scope")),
             )
         error = str(body.get("error", ""))
-        reason = str(body.get("reason", ""))
         if response.status_code == 429:
-            raise ZoomRateLimited("Zoom's token endpoint is rate limiting", None)
+            raise ZoomRateLimited(
+                "Zoom's token endpoint is rate limiting",
+                retry_after_seconds(response.headers.get("retry-after"), self._clock()),
+            )
         if response.status_code >= 500:
             raise ZoomUnavailable(f"Zoom's token endpoint failed (HTTP {response.status_code})")
-        if error == "invalid_grant" or (error == "invalid_request" and "token" in reason.lower()):
-            raise ZoomGrantDead(f"Zoom refused the grant ({error})")
+        if _grant_is_dead(response.status_code, body):
+            raise ZoomGrantDead(
+                f"Zoom refused the grant (HTTP {response.status_code}, {error or 'no error field'})"
+            )
         raise ZoomRefused(
             f"Zoom refused the token request (HTTP {response.status_code}, {error!r})"
         )
@@ -227,7 +313,8 @@ class ZoomApi:
             raise ZoomUnauthorized(f"Zoom refused the access token (code {code})")
         if status == 429:
             raise ZoomRateLimited(
-                "Zoom's rate limit for this account is reached", response.headers.get("retry-after")
+                "Zoom's rate limit for this account is reached",
+                retry_after_seconds(response.headers.get("retry-after"), self._clock()),
             )
         if status >= 500:
             raise ZoomUnavailable(f"Zoom's API failed (HTTP {status})")
@@ -240,11 +327,10 @@ class ZoomApi:
             raise ZoomUnavailable("Zoom's /users/me answer has no user id")
         return ZoomUser(user_id, email if isinstance(email, str) else "")
 
-    async def presence(self, access_token: str, api_url: str | None, user_id: str) -> str:
-        """The user's presence in REST spelling (normalize with core's normalize_presence)."""
-        body = await self._rest(
-            "GET", api_url, f"/users/{quote(user_id, safe='')}/presence_status", access_token
-        )
+    async def presence(self, access_token: str, api_url: str | None) -> str:
+        """The token's user's presence in REST spelling (map with core's rest_presence).
+        ``me``, as Zoom's docs say user-level OAuth apps must."""
+        body = await self._rest("GET", api_url, "/users/me/presence_status", access_token)
         status = body.get("status")
         if not isinstance(status, str) or not status:
             raise ZoomUnavailable("Zoom's presence answer has no status")

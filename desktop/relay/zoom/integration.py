@@ -1,36 +1,29 @@
-"""The Zoom connection of each account: connect, refresh, disconnect, presence,
-reconciliation and meeting links. The HTTP layer (routes.py) only translates.
+"""The façade of the Zoom integration: what the HTTP layer (routes.py,
+webhooks.py) calls. It holds disconnect, deauthorization, presence,
+reconciliation and meeting links itself, and composes the rest:
+``connecting`` (connect links and the callback), ``tokens`` (single-flight
+refresh, keep-alive, the with-token retry) and ``planner`` (when each
+background job falls due).
 
 Every change of an account's state goes through
 ``AvailabilityService.change`` with the Zoom row written in the same
-transaction, so a state pushed to clients is always the committed one.
+transaction, so a state pushed to clients is always the committed one; the
+transitions it is given are pure (none reads the database).
 
-Refresh tokens rotate, so refreshing is single-flight per account (one
-``asyncio.Lock`` each) and the new pair is committed before it is used, and
-only over the pair it replaces (a disconnect during a refresh wins). A dead
-grant marks the connection ``expired``, deletes the tokens and pushes
-``zoom_expired``.
-
-One background task (:meth:`ZoomIntegration.start`) sleeps until the next
-thing is due: a keep-alive refresh once two thirds of the refresh token's
-configured lifetime have passed, or a presence re-read for someone who has
-looked "in meeting" for ``zoom_reconcile_after`` seconds (and once for every
-connection when the relay starts, since webhooks sent while it was down are
-lost to it). Any change wakes it to re-plan; when nothing is due it sleeps.
+One background task (:meth:`ZoomIntegration.start`) sleeps until the planner's
+next due time, runs what is due, and re-plans; any change that matters wakes
+it, and when nothing is due it sleeps.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import httpx
 
@@ -38,52 +31,48 @@ from desktop.core import availability as rules
 from desktop.core.wire import iso
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
-from desktop.relay.zoom import link_policy
 from desktop.relay.zoom.api import (
     TokenGrant,
     ZoomApi,
     ZoomError,
-    ZoomGrantDead,
-    ZoomRateLimited,
-    ZoomUnauthorized,
+    ZoomRefused,
     ZoomUnavailable,
 )
-from desktop.relay.zoom.rows import Connection, LinkConflict, SealedGrant, ZoomRows
+from desktop.relay.zoom.connecting import (
+    CALLBACK_PATH,
+    Connected,
+    ConnectFailed,
+    ConnectFlow,
+)
+from desktop.relay.zoom.planner import Job, Planner, Subject
+from desktop.relay.zoom.rows import SealedGrant, ZoomRows
+from desktop.relay.zoom.tokens import (
+    ZoomConnectionExpired,
+    ZoomNotConfigured,
+    ZoomNotConnected,
+    ZoomTokens,
+)
 from desktop.relay.zoom.vault import TokenVault, VaultError, reencrypt_all
+
+__all__ = [
+    "CALLBACK_PATH",
+    "ConnectFailed",
+    "Connected",
+    "MeetingLink",
+    "ZoomConnectionExpired",
+    "ZoomIntegration",
+    "ZoomNotConfigured",
+    "ZoomNotConnected",
+]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-CALLBACK_PATH: Final = "/oauth/zoom/callback"
-#: How long a connect link (its ``state`` and PKCE verifier) stays usable.
-STATE_LIFETIME: Final = timedelta(minutes=10)
-#: Refresh an access token this long before Zoom says it expires.
-ACCESS_MARGIN: Final = timedelta(seconds=60)
 #: The planner re-plans at least this often, in case the wall clock jumps.
 MAX_SLEEP: Final = 3600.0
-
-
-class ZoomNotConfigured(Exception):
-    """The relay has no Zoom app credentials: the operator must set them."""
-
-
-class ZoomNotConnected(Exception):
-    """The account has no usable Zoom connection (never connected, ended or expired)."""
-
-
-class ZoomConnectionExpired(ZoomNotConnected):
-    """Zoom refused the account's grant just now; the connection is marked expired."""
-
-
-class ConnectFailed(Exception):
-    """The OAuth callback cannot complete; shown to the person as an HTML page."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(title)
-        self.status = status
-        self.title = title
-        self.message = message
+#: At most one grant check per connection this often on unverified removal hints.
+HINT_INTERVAL: Final = timedelta(seconds=60)
+#: A presence event dated further ahead than this is not applied (ZOOM.md).
+MAX_EVENT_AHEAD_MS: Final = 5 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -100,15 +89,6 @@ class MeetingLink:
             "join_url": self.join_url,
             "start_time": self.start_time,
         }
-
-
-def _state_hash(state: str) -> str:
-    return hashlib.sha256(state.encode("utf-8")).hexdigest()
-
-
-def _challenge(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class ZoomIntegration:
@@ -129,16 +109,23 @@ class ZoomIntegration:
         self.vault = vault
         self.rows = ZoomRows(relay.store)
         self._http = http
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.tokens = ZoomTokens(
+            self.settings, relay.clock, self.rows, api=api, vault=vault, expire=self._expire
+        )
         self._wake_event: asyncio.Event | None = None
         #: When the planner, asleep, will look again by itself.
         self._planner_wakes_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
-        self._refreshing: set[asyncio.Task[tuple[str, str | None]]] = set()
-        self._keepalive_not_before: dict[str, datetime] = {}
-        self._reconcile_not_before: dict[str, datetime] = {}
-        self._reconcile_at_start: set[str] = set()
+        self._background = self.tokens.background
+        self.planner = Planner(
+            refresh_token_lifetime=self.settings.zoom_refresh_token_lifetime,
+            reconcile_after=self.settings.zoom_reconcile_after,
+            retry_delay=self.settings.zoom_retry_delay,
+        )
+        self._hint_checked_at: dict[str, datetime] = {}
+        self.connecting = ConnectFlow(
+            relay, self.rows, self.tokens, end=self._end, connected=self._connected
+        )
 
     # -- small helpers ------------------------------------------------------------------
 
@@ -147,22 +134,13 @@ class ZoomIntegration:
         return self.api is not None and self.vault is not None
 
     def _require(self) -> tuple[ZoomApi, TokenVault]:
-        if self.api is None or self.vault is None:
-            raise ZoomNotConfigured()
-        return self.api, self.vault
-
-    @property
-    def redirect_uri(self) -> str:
-        return self.settings.base_url + CALLBACK_PATH
+        return self.tokens.require()
 
     def _now(self) -> datetime:
         return self.relay.clock()
 
     def _now_ms(self) -> int:
         return int(self._now().timestamp() * 1000)
-
-    def _lock(self, account_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(account_id, asyncio.Lock())
 
     def _wake(self) -> None:
         if self._wake_event is not None:
@@ -175,168 +153,44 @@ class ZoomIntegration:
         if wakes_at is None or due < wakes_at:
             self._wake()
 
-    def _seal(self, grant: TokenGrant, fallback_api_url: str | None = None) -> SealedGrant:
-        _, vault = self._require()
-        now = self._now()
-        return SealedGrant(
-            access_token=vault.seal(grant.access_token),
-            refresh_token=vault.seal(grant.refresh_token),
-            access_expires_at=now + timedelta(seconds=grant.expires_in),
-            refresh_expires_at=now + timedelta(seconds=self.settings.zoom_refresh_token_lifetime),
-            api_url=grant.api_url or fallback_api_url,
-        )
+    def _seal(self, grant: TokenGrant) -> SealedGrant:
+        return self.tokens.seal(grant)
 
     def _revoke_later(self, access_token: str) -> None:
-        """Best-effort revoke of a grant nobody will use (never awaited by a request)."""
-        if self.api is None:
-            return
-        task = asyncio.get_running_loop().create_task(self.api.revoke(access_token))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.tokens.revoke_later(access_token)
 
-    # -- connect ------------------------------------------------------------------------
+    # -- connect (connecting.py) ------------------------------------------------------
 
     def begin_connect(self, account_id: str) -> str:
         """A one-time authorize URL bound to the account (state + PKCE S256)."""
-        api, vault = self._require()
-        state = secrets.token_urlsafe(32)
-        verifier = secrets.token_urlsafe(64)
-        now = self._now()
-        self.rows.add_oauth_state(
-            _state_hash(state), account_id, vault.seal(verifier), now + STATE_LIFETIME, now
-        )
-        return api.authorize_url(
-            redirect_uri=self.redirect_uri, state=state, code_challenge=_challenge(verifier)
-        )
-
-    def _take_state(self, state: str) -> tuple[str, str]:
-        _, vault = self._require()
-        taken = self.rows.take_oauth_state(_state_hash(state)) if state else None
-        if taken is None or taken[2] <= self._now():
-            raise ConnectFailed(
-                400,
-                "This Zoom sign-in link has expired or was already used",
-                "Nothing was changed. Start again from ProfitRinger with Connect Zoom.",
-            )
-        account_id, sealed_verifier, _ = taken
-        try:
-            return account_id, vault.unseal(sealed_verifier)
-        except VaultError as exc:
-            log.error("a pending Zoom sign-in cannot be decrypted: %s", exc)
-            raise ConnectFailed(
-                400,
-                "This Zoom sign-in link can no longer be used",
-                "Nothing was changed. Start again from ProfitRinger with Connect Zoom.",
-            ) from exc
+        return self.connecting.begin(account_id)
 
     def deny_connect(self, state: str) -> None:
         """Consent was refused at Zoom: forget the state, change nothing."""
-        with contextlib.suppress(ConnectFailed, ZoomNotConfigured):
-            self._take_state(state)
+        self.connecting.deny(state)
 
-    async def complete_connect(self, state: str, code: str) -> dict[str, Any]:
-        """The OAuth callback: check state, exchange the code, link and push."""
-        api, _ = self._require()
-        account_id, verifier = self._take_state(state)
-        try:
-            grant = await api.exchange_code(code, self.redirect_uri, verifier)
-        except (ZoomUnavailable, ZoomRateLimited) as exc:
-            log.warning("Zoom sign-in for account %s failed: %s", account_id, exc)
-            raise ConnectFailed(
-                502,
-                "Zoom could not be reached",
-                "Nothing was changed. Try Connect Zoom again in a minute.",
-            ) from exc
-        except ZoomError as exc:
-            log.warning("Zoom refused the sign-in code for account %s: %s", account_id, exc)
-            raise ConnectFailed(
-                400,
-                "Zoom did not accept this sign-in",
-                "Nothing was changed. Start again from ProfitRinger with Connect Zoom.",
-            ) from exc
-        try:
-            user = await api.me(grant.access_token, grant.api_url)
-        except ZoomError as exc:
-            # Not revoked: Zoom's revoke may end the app's authorization for the
-            # user as a whole, and this user may be linked to another account.
-            log.warning("reading the Zoom profile for account %s failed: %s", account_id, exc)
-            raise ConnectFailed(
-                502,
-                "Zoom did not tell who signed in",
-                "Nothing was changed. Try Connect Zoom again in a minute.",
-            ) from exc
-        # The operator's link policy, before anything of the account is touched
-        # (not revoked, for the same reason as above).
-        stored = self.relay.store.load_state(account_id)
-        policy = self.settings.zoom_link_policy
-        if refusal := link_policy.link_refusal(
-            policy, stored.email if stored else None, user.email
-        ):
-            log.info("the link policy refused a Zoom user for account %s", account_id)
-            raise ConnectFailed(403, *refusal)
-        presence: str | None
-        try:
-            presence = rules.normalize_presence(
-                await api.presence(grant.access_token, grant.api_url, user.id)
-            )
-        except ZoomError as exc:
-            # Connect anyway; the webhook or the next reconciliation brings presence.
-            log.warning("reading Zoom presence at connect failed: %s", exc)
-            presence = None
-        sealed = self._seal(grant)
-        previous = self.rows.get(account_id)
-        event_ts = self._now_ms()
+    async def complete_connect(self, state: str, code: str) -> Connected:
+        """The OAuth callback (see :meth:`ConnectFlow.complete`)."""
+        return await self.connecting.complete(state, code)
 
-        def transition(
-            state: rules.AccountAvailability, now: datetime
-        ) -> rules.AccountAvailability:
-            connected = rules.set_zoom_state(state, "connected", now)
-            if presence is None:
-                return connected
-            return rules.apply_presence(connected, presence, event_ts, now) or connected
-
-        def link(db: Any) -> None:
-            self.rows.link_in(db, account_id, user.id, user.email, sealed, self._now())
-
-        try:
-            document = self.relay.service.change(account_id, transition, "zoom_connected", link)
-        except LinkConflict as exc:
-            # Dropped, not revoked: revoking could end the other account's connection.
-            raise ConnectFailed(
-                409,
-                "This Zoom user is already connected to another ProfitRinger account",
-                "Nothing was changed. Disconnect Zoom in that account first, "
-                "or sign in to Zoom as a different user.",
-            ) from exc
-        except AccountGone as exc:
-            raise ConnectFailed(
-                400, "This ProfitRinger account no longer exists", "Nothing was changed."
-            ) from exc
-        assert document is not None
-        if previous is not None and previous.zoom_user_id not in (None, user.id):
-            self._retire(previous)  # another Zoom user's grant this account no longer uses
-        self._keepalive_not_before.pop(account_id, None)
-        self._reconcile_not_before.pop(account_id, None)
+    def _connected(self, account_id: str) -> None:
+        self.planner.connected(account_id)
         self._wake()
-        log.info("Zoom connected for account %s", account_id)
-        return document
-
-    def _retire(self, previous: Connection) -> None:
-        """Revoke a replaced connection's grant, best effort. Not done when the same
-        Zoom user reconnects: Zoom's revoke may end the user's whole authorization."""
-        if previous.access_token is None or self.vault is None:
-            return
-        with contextlib.suppress(VaultError):
-            self._revoke_later(self.vault.unseal(previous.access_token))
 
     # -- ending a connection ------------------------------------------------------------
 
-    def _end(self, account_id: str, state: rules.ZoomState, cause: str) -> dict[str, Any]:
+    def _end(
+        self,
+        account_id: str,
+        state: rules.ZoomState,
+        cause: str,
+        problem: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
         def transition(s: rules.AccountAvailability, now: datetime) -> rules.AccountAvailability:
             return rules.set_zoom_state(s, state, now)
 
         def side_effect(db: Any) -> None:
-            self.rows.end_in(db, account_id, state, self._now())
+            self.rows.end_in(db, account_id, state, self._now(), problem)
 
         document = self.relay.service.change(account_id, transition, cause, side_effect)
         assert document is not None
@@ -364,28 +218,75 @@ class ZoomIntegration:
             log.warning("Zoom did not confirm the revoke for account %s", account_id)
         return document
 
-    def deauthorized(self, zoom_user_id: str) -> bool:
+    def deauthorized(self, zoom_user_id: str, deauthorized_at_ms: int | None) -> str:
         """``app_deauthorized``: delete that user's tokens, push ``zoom_disconnected``.
-        ``False`` when no account has this Zoom user."""
+
+        ``unknown`` when no account has this Zoom user; ``ignored`` when the
+        removal happened before the current connection began (our own
+        Disconnect's notice, arriving after the person connected again);
+        ``applied`` otherwise."""
         connection = self.rows.by_zoom_user(zoom_user_id)
         if connection is None:
-            return False
+            return "unknown"
+        began = connection.connected_at_ms
+        if deauthorized_at_ms is not None and began is not None and deauthorized_at_ms < began:
+            log.info(
+                "ignored a Zoom app removal for account %s: it is older than its connection",
+                connection.account_id,
+            )
+            return "ignored"
         try:
             self._end(connection.account_id, "disconnected", "zoom_disconnected")
         except AccountGone:
-            return False
+            return "unknown"
         log.info("Zoom removed the app for account %s; tokens deleted", connection.account_id)
-        return True
+        return "applied"
+
+    def check_grant_soon(self, zoom_user_id: str) -> None:
+        """An ``app_deauthorized`` that failed verification is a hint, not proof
+        (ZOOM.md): refresh that Zoom user's grant at once, in the background.
+        Zoom answers ``invalid_grant`` if the app really was removed, and then the
+        tokens are deleted; the unverified body itself is never trusted. At most
+        one check per connection every :data:`HINT_INTERVAL`."""
+        connection = self.rows.by_zoom_user(zoom_user_id)
+        if connection is None or not connection.usable or self.api is None:
+            return
+        account_id = connection.account_id
+        now = self._now()
+        last = self._hint_checked_at.get(account_id)
+        if last is not None and now - last < HINT_INTERVAL:
+            return
+        self._hint_checked_at[account_id] = now
+        task = asyncio.get_running_loop().create_task(self._check_grant(account_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _check_grant(self, account_id: str) -> None:
+        try:
+            await self.keep_alive(account_id)
+        except ZoomConnectionExpired:
+            log.warning(
+                "Zoom confirmed the app was removed for account %s; tokens deleted", account_id
+            )
+        except (ZoomNotConnected, AccountGone):
+            pass
+        except Exception as exc:  # a background check must not go unretrieved
+            log.warning("checking the Zoom grant of account %s failed: %s", account_id, _safe(exc))
+        else:
+            log.info(
+                "the Zoom grant of account %s is alive: the removal hint was false", account_id
+            )
 
     def _expire(self, account_id: str, dead_refresh_token: bytes) -> None:
         """Mark expired, unless the row moved on (reconnected) since that token."""
 
-        def transition(
-            s: rules.AccountAvailability, now: datetime
-        ) -> rules.AccountAvailability | None:
-            current = self.rows.refresh_token_in(self.relay.store.connection, account_id)
-            if current != dead_refresh_token:
-                return None
+        # Read here, not in the transition (which stays pure): nothing can run
+        # between this synchronous read and the change below.
+        current = self.rows.get(account_id)
+        if current is None or current.refresh_token != dead_refresh_token:
+            return
+
+        def transition(s: rules.AccountAvailability, now: datetime) -> rules.AccountAvailability:
             return rules.set_zoom_state(s, "expired", now)
 
         def side_effect(db: Any) -> None:
@@ -399,10 +300,9 @@ class ZoomIntegration:
     async def on_account_deleted(self, account_id: str) -> None:
         """Account deletion hook: revoke at Zoom, best effort (the store deletes the rows)."""
         connection = self.rows.get(account_id)
-        self._keepalive_not_before.pop(account_id, None)
-        self._reconcile_not_before.pop(account_id, None)
-        self._reconcile_at_start.discard(account_id)
-        self._locks.pop(account_id, None)
+        self.planner.forget(account_id)
+        self._hint_checked_at.pop(account_id, None)
+        self.tokens.forget(account_id)
         if connection is None or connection.access_token is None:
             return
         if self.api is None or self.vault is None:
@@ -413,103 +313,22 @@ class ZoomIntegration:
             return
         await self.api.revoke(access)
 
-    # -- tokens -------------------------------------------------------------------------
-
-    async def _access(self, account_id: str, stale: str | None = None) -> tuple[str, str | None]:
-        """A usable access token and its REST base. ``stale`` is a token Zoom just
-        refused: refresh unless another caller already replaced it."""
-        _, vault = self._require()
-        async with self._lock(account_id):
-            connection = self.rows.get(account_id)
-            if connection is None or not connection.usable:
-                raise ZoomNotConnected()
-            assert connection.access_token is not None
-            assert connection.refresh_token is not None
-            try:
-                access = vault.unseal(connection.access_token)
-            except VaultError as exc:
-                log.error("account %s: %s; marking its Zoom connection expired", account_id, exc)
-                self._expire(account_id, connection.refresh_token)
-                raise ZoomConnectionExpired() from exc
-            fresh = (
-                connection.access_expires_at is not None
-                and connection.access_expires_at > self._now() + ACCESS_MARGIN
-            )
-            if (stale is None and fresh) or (stale is not None and access != stale):
-                return access, connection.api_url
-            return await self._refresh_locked(connection)
-
-    async def _refresh_locked(self, connection: Connection) -> tuple[str, str | None]:
-        """Refresh with the account's lock held; commit the new pair, then return it.
-
-        The exchange runs as its own task, shielded: once Zoom has rotated the
-        refresh token, only committing the new one keeps the grant alive, so a
-        caller that goes away (a client hanging up, shutdown) must not cut it short.
-        """
-        task = asyncio.get_running_loop().create_task(self._refresh_and_commit(connection))
-        self._refreshing.add(task)
-        task.add_done_callback(self._refresh_done)
-        return await asyncio.shield(task)
-
-    def _refresh_done(self, task: asyncio.Task[tuple[str, str | None]]) -> None:
-        self._refreshing.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: whoever awaited it has seen it (or left)
-
-    async def _refresh_and_commit(self, connection: Connection) -> tuple[str, str | None]:
-        api, vault = self._require()
-        account_id = connection.account_id
-        assert connection.refresh_token is not None
-        try:
-            refresh = vault.unseal(connection.refresh_token)
-        except VaultError as exc:
-            log.error("account %s: %s; marking its Zoom connection expired", account_id, exc)
-            self._expire(account_id, connection.refresh_token)
-            raise ZoomConnectionExpired() from exc
-        try:
-            grant = await api.refresh(refresh)
-        except ZoomGrantDead as exc:
-            log.warning("Zoom refused the refresh token of account %s: %s", account_id, exc)
-            self._expire(account_id, connection.refresh_token)
-            raise ZoomConnectionExpired() from exc
-        sealed = self._seal(grant, connection.api_url)
-        if not self.rows.replace_tokens(account_id, connection.refresh_token, sealed):
-            # Disconnected or reconnected while Zoom answered: this pair is nobody's.
-            # Revoke it only if no connection took over (a revoke may end them all).
-            now_row = self.rows.get(account_id)
-            if now_row is None or not now_row.usable:
-                self._revoke_later(grant.access_token)
-            raise ZoomNotConnected()
-        log.info("refreshed the Zoom tokens of account %s", account_id)
-        return grant.access_token, sealed.api_url
-
-    async def _with_token(
-        self, account_id: str, call: Callable[[str, str | None], Awaitable[T]]
-    ) -> T:
-        """Run ``call(access_token, api_url)``; on a refused token refresh once and retry."""
-        access, api_url = await self._access(account_id)
-        try:
-            return await call(access, api_url)
-        except ZoomUnauthorized:
-            access, api_url = await self._access(account_id, stale=access)
-            return await call(access, api_url)
-
-    async def keep_alive(self, account_id: str) -> None:
-        """Refresh now so the refresh token never reaches the end of its life."""
-        async with self._lock(account_id):
-            connection = self.rows.get(account_id)
-            if connection is None or not connection.usable:
-                raise ZoomNotConnected()
-            await self._refresh_locked(connection)
-
     # -- presence -----------------------------------------------------------------------
 
     def presence_event(self, zoom_user_id: str, status: str, event_ts: int) -> str:
-        """Apply a webhook presence event: ``applied``, ``ignored`` (stale or a
-        repeat) or ``unknown`` (no account has this Zoom user; nothing kept)."""
+        """Apply a webhook presence event: ``applied``, ``ignored`` (stale, a
+        repeat, or dated more than 5 minutes ahead) or ``unknown`` (no account has
+        this Zoom user, matched in any case; nothing kept)."""
         connection = self.rows.by_zoom_user(zoom_user_id)
         if connection is None or connection.state != "connected":
             return "unknown"
+        if event_ts > self._now_ms() + MAX_EVENT_AHEAD_MS:
+            # Applied, it would make every real event after it look stale.
+            log.warning(
+                "ignored a Zoom presence event for account %s dated more than 5 minutes ahead",
+                connection.account_id,
+            )
+            return "ignored"
         try:
             document = self.relay.service.change(
                 connection.account_id,
@@ -534,10 +353,15 @@ class ZoomIntegration:
         connection = self.rows.get(account_id)
         if connection is None or not connection.usable or connection.zoom_user_id is None:
             raise ZoomNotConnected()
-        user_id = connection.zoom_user_id
-        status = rules.normalize_presence(
-            await self._with_token(account_id, lambda t, u: api.presence(t, u, user_id))
-        )
+        said = await self.tokens.with_token(account_id, lambda t, u: api.presence(t, u))
+        status = rules.rest_presence(said)
+        if status is None:
+            # Never resume (or pause) someone on a word we do not know.
+            log.warning(
+                "Zoom answered an unknown presence for account %s; in_meeting left as it was",
+                account_id,
+            )
+            return False
         event_ts = self._now_ms()
 
         def transition(
@@ -582,7 +406,9 @@ class ZoomIntegration:
             request["timezone"] = "UTC"
         if duration_minutes is not None:
             request["duration"] = duration_minutes
-        result = await self._with_token(account_id, lambda t, u: api.create_meeting(t, u, request))
+        result = await self.tokens.with_token(
+            account_id, lambda t, u: api.create_meeting(t, u, request)
+        )
         join_url = result.get("join_url")
         if not isinstance(join_url, str) or not join_url.startswith(("https://", "http://")):
             raise ZoomUnavailable("Zoom's meeting answer has no join_url")
@@ -609,14 +435,14 @@ class ZoomIntegration:
         else:
             if count:
                 log.info("re-encrypted %d stored Zoom secret(s) under the newest key", count)
-        self._reconcile_at_start = {c.account_id for c in self.rows.connected()}
+        self.planner.started(c.account_id for c in self.rows.connected())
         self._task = asyncio.get_running_loop().create_task(self._plan_forever())
 
     async def stop(self) -> None:
         """Stop hook: let refreshes in flight commit, end the planner and any
         best-effort revokes; close HTTP."""
-        if self._refreshing:
-            await asyncio.wait(set(self._refreshing), timeout=self.settings.zoom_http_timeout)
+        if self.tokens.refreshing:
+            await asyncio.wait(set(self.tokens.refreshing), timeout=self.settings.zoom_http_timeout)
         tasks = [t for t in (self._task, *self._background) if t is not None]
         for task in tasks:
             task.cancel()
@@ -627,79 +453,75 @@ class ZoomIntegration:
         if self._http is not None:
             await self._http.aclose()
 
-    def _keepalive_due(self, connection: Connection) -> datetime | None:
-        if connection.refresh_expires_at is None:
-            return None
-        third = timedelta(seconds=self.settings.zoom_refresh_token_lifetime / 3)
-        due = connection.refresh_expires_at - third
-        not_before = self._keepalive_not_before.get(connection.account_id)
-        return max(due, not_before) if not_before else due
-
-    def _reconcile_due(self, connection: Connection, now: datetime) -> datetime | None:
-        if connection.account_id in self._reconcile_at_start:
-            return now
-        stored = self.relay.store.load_state(connection.account_id)
-        if stored is None or not stored.state.in_meeting or stored.state.in_meeting_since is None:
-            return None
-        due = stored.state.in_meeting_since + timedelta(seconds=self.settings.zoom_reconcile_after)
-        not_before = self._reconcile_not_before.get(connection.account_id)
-        return max(due, not_before) if not_before else due
+    def _subjects(self) -> list[Subject]:
+        """What the planner needs of every usable connection, read from the store."""
+        subjects = []
+        for connection in self.rows.connected():
+            stored = self.relay.store.load_state(connection.account_id)
+            since = None
+            if stored is not None and stored.state.in_meeting:
+                since = stored.state.in_meeting_since
+            subjects.append(Subject(connection.account_id, connection.refresh_expires_at, since))
+        return subjects
 
     async def _plan_forever(self) -> None:
         assert self._wake_event is not None
+        jobs: dict[Job, Callable[[str], Awaitable[None]]] = {
+            "keepalive": self._keepalive_job,
+            "reconcile": self._reconcile_job,
+        }
         while True:
             self._wake_event.clear()
             self._planner_wakes_at = None
             now = self._now()
-            jobs: list[tuple[Callable[[str], Awaitable[None]], str]] = []
-            next_at: datetime | None = None
-            for connection in self.rows.connected():
-                for due, job in (
-                    (self._keepalive_due(connection), self._keepalive_job),
-                    (self._reconcile_due(connection, now), self._reconcile_job),
-                ):
-                    if due is None:
-                        continue
-                    if due <= now:
-                        jobs.append((job, connection.account_id))
-                    elif next_at is None or due < next_at:
-                        next_at = due
-            if jobs:
-                for run, account_id in jobs:
-                    await run(account_id)
+            plan = self.planner.plan(self._subjects(), now)
+            if plan.due:
+                for job, account_id in plan.due:
+                    await jobs[job](account_id)
                 continue
             timeout = MAX_SLEEP
-            if next_at is not None:
-                timeout = min(MAX_SLEEP, max(0.0, (next_at - now).total_seconds()))
+            if plan.next_at is not None:
+                timeout = min(MAX_SLEEP, max(0.0, (plan.next_at - now).total_seconds()))
             self._planner_wakes_at = now + timedelta(seconds=timeout)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_event.wait(), timeout)
+
+    async def keep_alive(self, account_id: str) -> None:
+        """Refresh the account's tokens now (see :meth:`ZoomTokens.keep_alive`)."""
+        await self.tokens.keep_alive(account_id)
 
     async def _keepalive_job(self, account_id: str) -> None:
         try:
             await self.keep_alive(account_id)
         except (ZoomNotConnected, AccountGone):
-            self._keepalive_not_before.pop(account_id, None)
+            self.planner.keepalive_done(account_id)
+        except ZoomRefused as exc:
+            # Not a dead grant (that expires the connection) but a refusal that
+            # will not pass by itself, such as a wrong client secret.
+            delay = self.planner.keepalive_refused(account_id, self._now())
+            log.warning(
+                "Zoom refused the keep-alive refresh for account %s: %s; trying again in %.0f s",
+                account_id,
+                exc,
+                delay,
+            )
         except Exception as exc:  # the planner must outlive any one failure
             log.warning("keep-alive refresh for account %s failed: %s", account_id, _safe(exc))
-            self._keepalive_not_before[account_id] = self._now() + timedelta(
-                seconds=self.settings.zoom_retry_delay
-            )
+            self.planner.keepalive_failed(account_id, self._now())
         else:
-            self._keepalive_not_before.pop(account_id, None)
+            self.planner.keepalive_done(account_id)
 
     async def _reconcile_job(self, account_id: str) -> None:
-        self._reconcile_at_start.discard(account_id)
-        after = self.settings.zoom_reconcile_after
         try:
             await self.reconcile(account_id)
         except (ZoomNotConnected, AccountGone):
-            self._reconcile_not_before.pop(account_id, None)
+            self.planner.reconcile_done(account_id)
             return
         except Exception as exc:  # the planner must outlive any one failure
             log.warning("presence re-read for account %s failed: %s", account_id, _safe(exc))
-            after = min(after, self.settings.zoom_retry_delay)
-        self._reconcile_not_before[account_id] = self._now() + timedelta(seconds=after)
+            self.planner.reconcile_ran(account_id, self._now(), failed=True)
+            return
+        self.planner.reconcile_ran(account_id, self._now())
 
 
 def _safe(exc: BaseException) -> str:

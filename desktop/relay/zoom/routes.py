@@ -14,12 +14,17 @@ no Zoom app credentials (the operator's to fix, not the caller's); 409
 Zoom failed or could not be reached. ``DELETE /api/v1/integrations/zoom``
 always works (without Zoom configured it deletes tokens and revokes nothing).
 
-The callback's pages: 200 connected (naming both accounts); 400 a state that is
-unknown, expired (10 minutes) or already used, a missing parameter, or a code
-Zoom refused; 403 a browser that did not open the start page, consent denied,
-or a Zoom user the link policy refuses; 409 that Zoom user is linked to another
-account; 502 Zoom unreachable; 503 Zoom not configured. Every refusal changes nothing, and a
-state is used up by its first use, whatever the outcome.
+The callback's pages: 200 connected (naming the Zoom user and the account;
+a Zoom user linked to another account moves here, since Zoom's code exchange
+has just killed that account's grant, and that account's state says why);
+400 a state that is unknown, expired (10 minutes) or already used, a missing
+parameter, or a code Zoom refused; 403 a browser that did not open the start
+page, consent denied, a Zoom user the link policy refuses, or Zoom did not
+grant ``user:read:presence_status`` / ``meeting:write:meeting`` (the page
+names them and what the operator must fix, and the account's state carries
+``zoom.problem`` ``zoom_scopes_missing``); 409 a race with another connect of
+the same Zoom user; 502 Zoom unreachable; 503 Zoom not configured. A state is
+used up by its first use, whatever the outcome.
 """
 
 from __future__ import annotations
@@ -141,7 +146,7 @@ async def create_meeting(
     except ZoomNotConnected as exc:
         raise NOT_CONNECTED from exc
     except ZoomRateLimited as exc:
-        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         raise ApiError(
             429,
             "zoom_rate_limited",
@@ -211,10 +216,20 @@ async def callback(request: Request, zoom: IntegrationDep) -> HTMLResponse:
             "Nothing was changed. Start again from ProfitRinger with Connect Zoom.",
         )
     try:
-        document = await zoom.complete_connect(state, code)
+        connected = await zoom.complete_connect(state, code)
     except ConnectFailed as exc:
         return page(exc.status, exc.title, exc.message)
-    return page(200, "Zoom is connected", start_page.connected_message(document))
+    message = (
+        f"Zoom {connected.zoom_email} is now connected to ProfitRinger "
+        f"{connected.account_email} — you can close this tab."
+    )
+    if connected.taken_from_another_account:
+        message += (
+            " It was connected to another ProfitRinger account until now; Zoom keeps one "
+            "connection per Zoom user, so that account no longer follows your meetings "
+            "and has been told."
+        )
+    return page(200, "Zoom is connected", message)
 
 
 @zoom_router.post("/webhooks/zoom")
@@ -250,6 +265,7 @@ def build_integration(
         api_url=settings.zoom_api_url,
         http=http,
         revoke_timeout=settings.zoom_revoke_timeout,
+        clock=relay.clock,
     )
     return ZoomIntegration(relay, api=api, vault=vault, http=http)
 

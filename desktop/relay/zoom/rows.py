@@ -31,6 +31,8 @@ class Connection:
     refresh_token: bytes | None = field(repr=False)
     access_expires_at: datetime | None
     refresh_expires_at: datetime | None
+    #: When this connection was made (Unix ms); ``None`` for rows from before it was kept.
+    connected_at_ms: int | None = None
 
     @property
     def usable(self) -> bool:
@@ -67,12 +69,13 @@ def _connection(row: sqlite3.Row) -> Connection:
         refresh_token=row["refresh_token"],
         access_expires_at=_time(row["access_expires_at"]),
         refresh_expires_at=_time(row["refresh_expires_at"]),
+        connected_at_ms=row["connected_at_ms"],
     )
 
 
 _COLUMNS = (
     "account_id, zoom_user_id, zoom_email, state, api_url, access_token, refresh_token,"
-    " access_expires_at, refresh_expires_at"
+    " access_expires_at, refresh_expires_at, connected_at_ms"
 )
 
 
@@ -94,8 +97,11 @@ class ZoomRows:
         return None if row is None else _connection(row)
 
     def by_zoom_user(self, zoom_user_id: str) -> Connection | None:
+        """The connection linked to this Zoom user id, matched in any case (a field
+        report says Zoom's webhooks carry the id lowercased)."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM zoom_connections WHERE zoom_user_id = ?",  # noqa: S608
+            f"SELECT {_COLUMNS} FROM zoom_connections"  # noqa: S608
+            " WHERE zoom_user_id = ? COLLATE NOCASE",
             (zoom_user_id,),
         ).fetchone()
         return None if row is None else _connection(row)
@@ -116,22 +122,26 @@ class ZoomRows:
         grant: SealedGrant,
         now: datetime,
     ) -> None:
-        """Record a new connection (replacing the account's old one)."""
+        """Record a new connection (replacing the account's old one). The Zoom user
+        must be free: end another account's link to it first."""
         other = db.execute(
-            "SELECT account_id FROM zoom_connections WHERE zoom_user_id = ? AND account_id != ?",
+            "SELECT account_id FROM zoom_connections"
+            " WHERE zoom_user_id = ? COLLATE NOCASE AND account_id != ?",
             (zoom_user_id, account_id),
         ).fetchone()
         if other is not None:
             raise LinkConflict(zoom_user_id)
         db.execute(
             f"INSERT INTO zoom_connections ({_COLUMNS}, since)"  # noqa: S608
-            " VALUES (?, ?, ?, 'connected', ?, ?, ?, ?, ?, ?)"
+            " VALUES (?, ?, ?, 'connected', ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(account_id) DO UPDATE SET zoom_user_id = excluded.zoom_user_id,"
             " zoom_email = excluded.zoom_email, state = 'connected', since = excluded.since,"
             " api_url = excluded.api_url, access_token = excluded.access_token,"
             " refresh_token = excluded.refresh_token,"
             " access_expires_at = excluded.access_expires_at,"
-            " refresh_expires_at = excluded.refresh_expires_at",
+            " refresh_expires_at = excluded.refresh_expires_at,"
+            " connected_at_ms = excluded.connected_at_ms,"
+            " problem_code = NULL, problem_message = NULL",
             (
                 account_id,
                 zoom_user_id,
@@ -141,6 +151,7 @@ class ZoomRows:
                 grant.refresh_token,
                 iso(grant.access_expires_at),
                 iso(grant.refresh_expires_at),
+                int(now.timestamp() * 1000),
                 iso(now),
             ),
         )
@@ -165,22 +176,29 @@ class ZoomRows:
             )
             return cursor.rowcount == 1
 
-    def refresh_token_in(self, db: sqlite3.Connection, account_id: str) -> bytes | None:
-        row = db.execute(
-            "SELECT refresh_token FROM zoom_connections WHERE account_id = ?", (account_id,)
-        ).fetchone()
-        return None if row is None else row[0]
-
-    def end_in(self, db: sqlite3.Connection, account_id: str, state: str, now: datetime) -> None:
+    def end_in(
+        self,
+        db: sqlite3.Connection,
+        account_id: str,
+        state: str,
+        now: datetime,
+        problem: tuple[str, str] | None = None,
+    ) -> None:
         """Delete the tokens and unlink the Zoom user; ``state`` is disconnected or
-        expired (an expired connection keeps its email so the UI can name it)."""
+        expired (an expired connection keeps its email so the UI can name it).
+        ``problem`` is ``(code, message)`` when the person must hear why; a row is
+        made for it if the account never had one."""
+        code, message = problem if problem is not None else (None, None)
         db.execute(
-            "UPDATE zoom_connections SET access_token = NULL, refresh_token = NULL,"
+            "INSERT INTO zoom_connections (account_id, state, since, problem_code,"
+            " problem_message) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(account_id) DO UPDATE SET access_token = NULL, refresh_token = NULL,"
             " access_expires_at = NULL, refresh_expires_at = NULL, api_url = NULL,"
-            " zoom_user_id = NULL, state = ?, since = ?,"
-            " zoom_email = CASE WHEN ? = 'expired' THEN zoom_email END"
-            " WHERE account_id = ?",
-            (state, iso(now), state, account_id),
+            " zoom_user_id = NULL, connected_at_ms = NULL, state = excluded.state,"
+            " since = excluded.since, problem_code = excluded.problem_code,"
+            " problem_message = excluded.problem_message,"
+            " zoom_email = CASE WHEN excluded.state = 'expired' THEN zoom_email END",
+            (account_id, state, iso(now), code, message),
         )
 
     # -- OAuth states -----------------------------------------------------------------------

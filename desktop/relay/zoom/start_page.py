@@ -33,7 +33,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
@@ -42,7 +42,7 @@ from fastapi.responses import HTMLResponse
 from desktop.core.wire import iso, parse_iso
 from desktop.relay.config import RelaySettings
 from desktop.relay.relay import Relay
-from desktop.relay.zoom.integration import STATE_LIFETIME, _state_hash
+from desktop.relay.zoom.connecting import STATE_LIFETIME, _state_hash
 from desktop.relay.zoom.link_policy import policy_note
 from desktop.relay.zoom.vault import TokenVault, VaultError
 
@@ -315,14 +315,6 @@ def continue_link(page: str) -> str | None:
     through the real flow (the demo, tests, benchmarks) as a browser would."""
     found = re.search(r'id="continue" rel="noreferrer" href="([^"]+)"', page)
     return html.unescape(found.group(1)) if found else None
-
-
-def connected_message(document: dict[str, Any]) -> str:
-    """The callback's last page, naming both accounts."""
-    return (
-        f"Zoom {document['zoom']['email']} is now connected to ProfitRinger "
-        f"{document['account']['email']}. You can close this tab."
-    )
 
 
 # -- routes ------------------------------------------------------------------------------------

@@ -1,16 +1,24 @@
 """``POST /webhooks/zoom``: verify, then parse, then apply, then acknowledge.
 
 Order matters (DESIGN.md): the signature and timestamp are checked over the raw
-body before any JSON is parsed; an event is acknowledged (200) only after its
+body before any JSON is parsed; an event is acknowledged only after its
 effect is committed, so a crash before the commit makes Zoom retry. Nothing
 here calls out to Zoom, so an answer always comes well within Zoom's 3 s.
 
-Answers: 200 for a handled, stale, repeated or unknown-user event (nothing is
-kept for an unknown user); 401 ``invalid_signature`` for anything unsigned,
-tampered, stale or future-dated; 400 ``malformed_json``; 422
-``invalid_event`` for missing or wrong fields and ``unsupported_event`` for an
-event this relay does not subscribe to; 503 ``zoom_webhooks_not_configured``
-when the relay has no ``PROFITRINGER_ZOOM_WEBHOOK_SECRET``.
+Answers (ZOOM.md "verifying a request"): **200 to every correctly signed
+delivery** — handled, stale, repeated, future-dated, for an unknown user, an
+event this relay does not handle, or one it cannot read — since Zoom never
+retries a 4xx and may switch deliveries off after repeated failures. The body
+says what happened: ``{"status": "applied" | "ignored" | "unknown"}``, with
+``"detail"`` when a delivery was ignored for its content. 401
+``invalid_signature`` for anything unsigned, tampered, more than 2 hours old
+or more than 5 minutes ahead; 503 ``zoom_webhooks_not_configured`` when the
+relay has no ``PROFITRINGER_ZOOM_WEBHOOK_SECRET``; a 5xx only when the effect
+was not committed (Zoom retries it).
+
+An ``app_deauthorized`` that fails verification is still refused, but it is a
+hint (a developer could not verify one, ZOOM.md): the relay checks that Zoom
+user's grant with a refresh at once, and only Zoom's answer can end it.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from desktop.core.wire import parse_iso
@@ -35,22 +43,43 @@ log = logging.getLogger(__name__)
 MAX_FIELD: Final = 256
 
 
-def _invalid(where: str) -> ApiError:
-    return ApiError(422, "invalid_event", f"The field '{where}' is missing or has the wrong type.")
+class Unreadable(Exception):
+    """A signed delivery whose content cannot be used; the message says why."""
 
 
 def _text(container: Mapping[str, Any], name: str, where: str) -> str:
     value = container.get(name)
     if not isinstance(value, str) or not value or len(value) > MAX_FIELD:
-        raise _invalid(where)
+        raise Unreadable(f"the field '{where}' is missing or has the wrong type")
     return value
 
 
 def _object(container: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
     value = container.get(name)
     if not isinstance(value, dict):
-        raise _invalid(where)
+        raise Unreadable(f"the field '{where}' is missing or has the wrong type")
     return value
+
+
+def _millis(value: object) -> int | None:
+    """Milliseconds since the epoch from what Zoom puts in a time field: an int of
+    milliseconds, an ISO date-time, or "2024-09-08 15:58:40" (UTC, as its
+    deauthorization example has it); ``None`` when it is none of these."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
+    if not isinstance(value, str) or not value or len(value) > 64:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    try:
+        moment = parse_iso(text)
+    except ValueError:
+        try:
+            moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+    return int(moment.timestamp() * 1000)
 
 
 def _event_ts(event: Mapping[str, Any], subject: Mapping[str, Any]) -> int:
@@ -58,13 +87,32 @@ def _event_ts(event: Mapping[str, Any], subject: Mapping[str, Any]) -> int:
     value = event.get("event_ts")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    if value is None and isinstance(subject.get("date_time"), str):
-        try:
-            moment: datetime = parse_iso(subject["date_time"])
-        except ValueError:
-            raise _invalid("payload.object.date_time") from None
-        return int(moment.timestamp() * 1000)
-    raise _invalid("event_ts")
+    if value is None:
+        for key in ("date_time", "date-time"):  # Zoom's own example spells it with a hyphen
+            moment = _millis(subject.get(key))
+            if moment is not None:
+                return moment
+    raise Unreadable("the field 'event_ts' is missing or has the wrong type")
+
+
+def _deauthorized_at(event: Mapping[str, Any], payload: Mapping[str, Any]) -> int | None:
+    """When the app was removed: ``deauthorization_time``, else an ``event_ts``."""
+    for value in (
+        payload.get("deauthorization_time"),
+        event.get("event_ts"),
+        payload.get("event_ts"),
+    ):
+        moment = _millis(value)
+        if moment is not None:
+            return moment
+    return None
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 class ZoomWebhooks:
@@ -85,25 +133,29 @@ class ZoomWebhooks:
         try:
             verify(self._secret, headers, body, now)
         except WebhookVerificationError as exc:
-            # Not parsed (it is not trusted); a byte search only makes the log useful
-            # for deauthorizations, which ZOOM.md says may fail verification.
-            kind = " (it looks like app_deauthorized)" if b'"app_deauthorized"' in body else ""
-            log.warning("refused a Zoom webhook%s: %s", kind, exc)
+            self._refused(body, exc)
             raise ApiError(
                 401,
                 "invalid_signature",
                 "The webhook is not signed with this app's Secret Token, or its timestamp "
-                "is more than 5 minutes from now.",
+                "is more than 2 hours old or more than 5 minutes ahead.",
             ) from exc
+        event = _parse(body)
         try:
-            event = json.loads(body)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
-            raise ApiError(400, "malformed_json", "The request body must be a JSON object.")
+            if not isinstance(event, dict):
+                raise Unreadable("the body is not a JSON object")
+            return self._apply(event)
+        except Unreadable as exc:
+            name = event.get("event") if isinstance(event, dict) else None
+            kind = name if isinstance(name, str) and len(name) <= MAX_FIELD else "?"
+            log.warning("acknowledged a signed Zoom webhook (%r) it cannot use: %s", kind, exc)
+            return {"status": "ignored", "detail": str(exc)}
+
+    def _apply(self, event: Mapping[str, Any]) -> dict[str, Any]:
         name = _text(event, "event", "event")
         payload = _object(event, "payload", "payload")
         if name == "endpoint.url_validation":
+            assert self._secret is not None
             plain = _text(payload, "plainToken", "payload.plainToken")
             return url_validation_answer(self._secret, plain)
         if name == "user.presence_status_updated":
@@ -114,6 +166,28 @@ class ZoomWebhooks:
             return {"status": outcome}
         if name == "app_deauthorized":
             user_id = _text(payload, "user_id", "payload.user_id")
-            known = self.integration.deauthorized(user_id)
-            return {"status": "applied" if known else "unknown"}
-        raise ApiError(422, "unsupported_event", "This relay does not handle that Zoom event.")
+            outcome = self.integration.deauthorized(user_id, _deauthorized_at(event, payload))
+            return {"status": outcome}
+        return {"status": "ignored", "detail": "this relay does not handle that event"}
+
+    def _refused(self, body: bytes, problem: WebhookVerificationError) -> None:
+        """Log a refused delivery; an unverified app removal starts a grant check."""
+        if b'"app_deauthorized"' not in body:
+            log.warning("refused a Zoom webhook: %s", problem)
+            return
+        # Parsed only to learn whose grant to check; nothing in it is acted on.
+        event = _parse(body)
+        if not isinstance(event, dict):
+            event = {}
+        payload = event.get("payload")
+        user_id = payload.get("user_id") if isinstance(payload, dict) else None
+        if event.get("event") != "app_deauthorized" or not isinstance(user_id, str):
+            log.warning("refused a Zoom webhook that mentions app_deauthorized: %s", problem)
+            return
+        log.warning(
+            "refused an app_deauthorized webhook: %s; checking that Zoom user's grant with "
+            "Zoom instead",
+            problem,
+        )
+        if 0 < len(user_id) <= MAX_FIELD:
+            self.integration.check_grant_soon(user_id)

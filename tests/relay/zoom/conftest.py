@@ -65,6 +65,14 @@ def connect_zoom(
     return connect_zoom_at(relay.url, wire, token, login_hint)
 
 
+def state(relay: RunningRelay, token: str) -> dict[str, Any]:
+    """The account's state document, over HTTP."""
+    response = httpx.get(relay.url + "/api/v1/state", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
 @pytest.fixture
 def browser() -> Iterator[httpx.Client]:
     """One person's browser: its cookie jar holds the start page's binding."""
