@@ -142,6 +142,7 @@ class ThreadedRelay:
         self.extra = extra or []
         self.relay: Relay | None = None
         self._server: uvicorn.Server | None = None
+        self._protocol: type[LimitedHttpProtocol] | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -149,10 +150,19 @@ class ThreadedRelay:
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.port}"
 
+    def open_http_connections(self) -> int:
+        """How many HTTP connections the server holds open (live sockets not counted)."""
+        return 0 if self._protocol is None else len(self._protocol.open_connections)
+
     def start(self, timeout: float = 20.0) -> None:
         relay = Relay(self.settings)
         self.relay = relay
-        server = uvicorn.Server(uvicorn_config(build_app(relay, self.extra), self.settings))
+        config = uvicorn_config(build_app(relay, self.extra), self.settings)
+        http = config.http
+        self._protocol = (
+            http if isinstance(http, type) and issubclass(http, LimitedHttpProtocol) else None
+        )
+        server = uvicorn.Server(config)
         self._server = server
         ready = threading.Event()
 

@@ -35,6 +35,9 @@ class RunningRelay:
     def relay(self) -> Any:
         return self._threaded.relay
 
+    def open_http_connections(self) -> int:
+        return self._threaded.open_http_connections()
+
     def start(self) -> None:
         self._threaded.start()
 
