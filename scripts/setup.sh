@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QT_PACKAGES=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
+# several relays: the suite starts its own PostgreSQL cluster and redis-server
+# (never the system services), and the demo puts haproxy in front of them
+SERVER_PACKAGES=(postgresql redis-server haproxy)
 SCREEN_PACKAGES=(xvfb xauth trayer x11-utils libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0
   libxkbcommon-x11-0 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
   libxcb-xkb1 libx11-xcb1 chromium chromium-driver
@@ -15,7 +18,7 @@ SCREEN_PACKAGES=(xvfb xauth trayer x11-utils libxcb-icccm4 libxcb-keysyms1 libxc
   dbus dbus-bin libglib2.0-bin haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   dunst gnome-keyring libsecret-tools)
 
-want=("${QT_PACKAGES[@]}")
+want=("${QT_PACKAGES[@]}" "${SERVER_PACKAGES[@]}")
 if [[ "${1:-}" == "--screen" ]]; then
   want+=("${SCREEN_PACKAGES[@]}")
 fi
