@@ -2,8 +2,8 @@
 
 The hub knows accounts, sessions and subscribers; it does not know WebSockets.
 A subscriber is anything with ``deliver(text)`` and ``close(code, reason)``. A
-relay that runs as several processes swaps this class for one that also
-publishes through Redis; callers only use :meth:`publish` and the bookkeeping.
+relay reaches it through its broker (broker.py), which also carries changes
+between relays when there are several.
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ class LiveHub:
     def session_ids(self) -> set[int]:
         """The sessions that have an open socket."""
         return {s.session_id for subscribers in self._by_account.values() for s in subscribers}
+
+    def account_ids(self) -> list[str]:
+        """The accounts that have an open socket."""
+        return list(self._by_account)
 
     def count(self, account_id: str | None = None) -> int:
         if account_id is not None:
