@@ -113,3 +113,21 @@ def relay(tmp_path: Path) -> Iterator[Any]:
 
     with start_relay(tmp_path / "relay") as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """One real redis-server for the whole run (tests/support/redis_server.py);
+    a test that stops Redis starts its own RedisServer instead."""
+    from tests.support.redis_server import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    """The shared redis-server's URL, flushed for each test."""
+    redis_server.flush()
+    url: str = redis_server.url
+    return url

@@ -172,8 +172,9 @@ class RedisBroker(Broker):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sub_client: Any = None
         self._pub_client: Any = None
-        #: How many times the broker resubscribed after a gap (for tests and logs).
+        #: Resubscriptions after a gap, and failed attempts to (for tests).
         self.gaps = 0
+        self.failures = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -325,6 +326,7 @@ class RedisBroker(Broker):
                         self._received(message.get("data"))
             except (RedisError, OSError, TimeoutError) as exc:
                 first = False
+                self.failures += 1
                 self._connected = False
                 self._subscribed.clear()
                 # The type only: a redis-py message can name the host, and the
