@@ -346,3 +346,55 @@ def test_a_relay_on_redis_delivers_through_it_and_readyz_follows_redis(
         assert token not in record.getMessage()
         assert record.exc_info is None, record.getMessage()  # no traceback
     assert sum("lost Redis" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_sign_out_password_change_and_account_deletion_reach_another_relay(
+    redis_url: str, tmp_path: Any
+) -> None:
+    with start_relay(tmp_path / "relay", broker_url=redis_url) as running:
+        account_id = running.add_user("a@example.com", PASSWORD)
+        tokens = [running.sign_in("a@example.com", PASSWORD, f"device {i}") for i in range(3)]
+
+        def client(token: str) -> httpx.Client:
+            return httpx.Client(base_url=running.url, headers={"Authorization": f"Bearer {token}"})
+
+        with client(tokens[0]) as first:
+            ids = {
+                s["device_name"]: s["id"] for s in first.get("/api/v1/sessions").json()["sessions"]
+            }
+
+        async def scenario() -> None:
+            # Another relay on the same Redis, holding a socket of each session.
+            hub = LiveHub()
+            other = RedisBroker(hub, redis_url)
+            sockets = [Recorder(account_id, ids[f"device {i}"]) for i in range(3)]
+            for socket in sockets:
+                hub.add(socket)
+            await other.start()
+            try:
+                with client(tokens[2]) as third:
+                    assert third.delete("/api/v1/sessions/current").status_code == 204
+                await eventually(lambda: sockets[2].closes, "sign-out on the other relay")
+                assert sockets[2].closes == [(CLOSE_SESSION_GONE, "signed out")]
+
+                with client(tokens[0]) as first:
+                    changed = first.put(
+                        "/api/v1/account/password",
+                        json={"current_password": PASSWORD, "new_password": "another long one"},
+                    )
+                    assert changed.status_code == 204
+                await eventually(lambda: sockets[1].closes, "password change on the other relay")
+                assert sockets[1].closes == [(CLOSE_SESSION_GONE, "password changed")]
+                assert sockets[0].closes == []
+
+                with client(tokens[0]) as first:
+                    deleted = first.request(
+                        "DELETE", "/api/v1/account", json={"password": "another long one"}
+                    )
+                    assert deleted.status_code == 204
+                await eventually(lambda: sockets[0].closes, "account deletion on the other relay")
+                assert sockets[0].closes == [(CLOSE_SESSION_GONE, "account deleted")]
+            finally:
+                await other.stop()
+
+        asyncio.run(scenario())
