@@ -189,7 +189,7 @@ class RedisBroker(Broker):
             self._url,
             retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=REDIS_TIMEOUT,
-            health_check_interval=self._health_check_interval,
+            socket_timeout=REDIS_TIMEOUT,
         )
         self._pub_client = redis.asyncio.Redis.from_url(
             self._url,
@@ -320,10 +320,7 @@ class RedisBroker(Broker):
                 first = False
                 delay = BACKOFF_FIRST
                 self._wake_publisher.set()
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        self._received(message.get("data"))
+                await self._listen(pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
                 first = False
                 self.failures += 1
@@ -344,6 +341,31 @@ class RedisBroker(Broker):
                     await pubsub.aclose()
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
             delay = min(delay * 2, BACKOFF_MOST)
+
+    async def _listen(self, pubsub: Any) -> None:
+        """Deliver the channel's messages until the connection fails. A PING
+        every ``health_check_interval`` seconds, whose answer must come within
+        two of them: a Redis that hangs, or a network that drops the connection
+        without closing it, is noticed too (redis-py's own health check sends
+        the PING but never misses its answer)."""
+        loop = asyncio.get_running_loop()
+        interval = self._health_check_interval
+        heard = pinged = loop.time()
+        while True:
+            now = loop.time()
+            if now - heard > 2 * interval:
+                raise TimeoutError("Redis stopped answering")
+            if now - pinged >= interval:
+                await pubsub.ping()
+                pinged = now
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=min(1.0, interval)
+            )
+            if message is None:
+                continue
+            heard = loop.time()
+            if message.get("type") == "message":
+                self._received(message.get("data"))
 
     async def _subscribe(self, pubsub: Any) -> None:
         """Subscribe and wait for Redis to confirm it."""

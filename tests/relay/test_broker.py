@@ -22,6 +22,7 @@ from desktop.relay.hub import LiveHub
 from tests.support.live import next_message, open_live
 from tests.support.redis_server import RedisServer
 from tests.support.relay import start_relay
+from tests.support.waiting import wait_until
 
 PASSWORD = "correct horse battery"
 
@@ -245,6 +246,49 @@ def test_what_a_relay_published_while_away_from_redis_is_published_when_it_is_ba
             assert other_on_b.closes == [(CLOSE_SESSION_GONE, "signed out")]
 
     asyncio.run(scenario())
+
+
+def test_a_redis_that_hangs_is_noticed_and_left_behind(outage_redis: RedisServer) -> None:
+    async def scenario() -> None:
+        async with Pair(outage_redis.url) as pair:
+            on_a = Recorder("x", 1)
+            pair.hub_a.add(on_a)
+            outage_redis.pause()  # connections open, nothing answers
+            try:
+                await eventually(lambda: pair.a.problem(), "relay A sees Redis hang")
+                problem = pair.a.problem()
+                assert problem is not None
+                assert "Redis" in problem
+                pair.a.publish_state("x", 1, update("x", 1))
+                assert on_a.seqs == [1]
+            finally:
+                outage_redis.resume()
+            await eventually(lambda: pair.a.connected and pair.b.connected, "both resubscribed")
+            pair.b.publish_state("x", 2, update("x", 2))
+            await eventually(lambda: on_a.seqs == [1, 2], "relay B's update on relay A")
+
+    asyncio.run(scenario())
+
+
+def test_a_relay_started_while_redis_is_away_serves_and_gets_ready_when_it_comes(
+    tmp_path: Any,
+) -> None:
+    server = RedisServer()  # its port chosen, the server not started yet
+    try:
+        with start_relay(tmp_path / "relay", broker_url=server.url) as running:
+            assert httpx.get(running.url + "/healthz").status_code == 200
+            refused = httpx.get(running.url + "/readyz")
+            assert refused.status_code == 503
+            assert "Redis" in refused.json()["error"]["message"]
+            running.add_user("a@example.com", PASSWORD)
+            running.sign_in("a@example.com", PASSWORD)  # REST works meanwhile
+            server.start()
+            wait_until(
+                lambda: httpx.get(running.url + "/readyz").status_code == 200,
+                what="/readyz ready once Redis is there",
+            )
+    finally:
+        server.close()
 
 
 def test_a_broker_url_picks_redis_and_none_in_process() -> None:
