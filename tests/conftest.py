@@ -107,11 +107,15 @@ def memory_keyring() -> Iterator[Any]:
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[Any]:
-    """A real relay on 127.0.0.1 with a temporary data dir."""
+def relay(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A real relay on 127.0.0.1 with a temporary data dir; with
+    ``PROFITRINGER_TEST_BROKER=redis``, on the Redis broker (a real redis-server)."""
     from tests.support.relay import start_relay
 
-    with start_relay(tmp_path / "relay") as running:
+    overrides: dict[str, Any] = {}
+    if os.environ.get("PROFITRINGER_TEST_BROKER") == "redis":
+        overrides["broker_url"] = request.getfixturevalue("redis_url")
+    with start_relay(tmp_path / "relay", **overrides) as running:
         yield running
 
 
