@@ -121,11 +121,14 @@ class InProcessBroker(Broker):
 def check_broker_url(url: str) -> None:
     """Refuse a broker URL redis-py cannot use; the message never repeats the URL,
     which may hold a password."""
+    from redis.connection import parse_url
+
     try:
         scheme = urlsplit(url).scheme.lower()
+        parsed = parse_url(url) if scheme in REDIS_SCHEMES else {}  # type: ignore[no-untyped-call]
     except ValueError:
-        scheme = ""
-    if scheme not in REDIS_SCHEMES:
+        scheme, parsed = "", {}
+    if scheme not in REDIS_SCHEMES or not (parsed.get("host") or parsed.get("path")):
         raise ValueError(
             "PROFITRINGER_BROKER_URL must be a redis://host:port/db URL"
             " (or rediss:// or unix://); leave it unset for the in-process broker"
@@ -184,6 +187,8 @@ class RedisBroker(Broker):
         from redis.backoff import NoBackoff
 
         self._loop = asyncio.get_running_loop()
+        self._wake_publisher = asyncio.Event()
+        self._subscribed = asyncio.Event()
         # No retries inside redis-py: the broker's own loop retries, with backoff.
         self._sub_client = redis.asyncio.Redis.from_url(
             self._url,
@@ -278,8 +283,6 @@ class RedisBroker(Broker):
             loop.call_soon_threadsafe(self._wake_publisher.set)
 
     async def _publish_forever(self) -> None:
-        from redis.exceptions import RedisError
-
         while True:
             await self._wake_publisher.wait()
             self._wake_publisher.clear()
@@ -287,7 +290,7 @@ class RedisBroker(Broker):
                 key, (seq, payload) = next(iter(self._outbox.items()))
                 try:
                     await self._pub_client.publish(self._channel, payload)
-                except (RedisError, OSError, TimeoutError):
+                except Exception:  # RedisError, OSError, TimeoutError, or another
                     # The listener notices the outage and wakes this task when
                     # it is subscribed again; until then the outbox keeps it.
                     await asyncio.sleep(BACKOFF_FIRST)
@@ -301,8 +304,6 @@ class RedisBroker(Broker):
     # -- subscribing ----------------------------------------------------------------------
 
     async def _listen_forever(self) -> None:
-        from redis.exceptions import RedisError
-
         delay = BACKOFF_FIRST
         first = True
         while True:
@@ -321,7 +322,7 @@ class RedisBroker(Broker):
                 delay = BACKOFF_FIRST
                 self._wake_publisher.set()
                 await self._listen(pubsub)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # RedisError, OSError, TimeoutError; any other too
                 first = False
                 self.failures += 1
                 self._connected = False

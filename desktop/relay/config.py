@@ -138,7 +138,7 @@ class RelaySettings:
 
     #: Where relays meet: a ``redis://host:port/db`` URL for Redis pub/sub
     #: between several relays; ``None``: in-process, for one relay (broker.py).
-    broker_url: str | None = None
+    broker_url: str | None = field(default=None, repr=False)
 
     #: Which Zoom user an account may link to: any, email or domain (link_policy.py).
     zoom_link_policy: str = "any"

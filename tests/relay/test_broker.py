@@ -300,10 +300,17 @@ def test_a_broker_url_picks_redis_and_none_in_process() -> None:
     )
     assert settings.broker_url == "redis://:hunter2secret@127.0.0.1:6379/1"
     assert RelaySettings.from_env({}).broker_url is None
-    with pytest.raises(ValueError, match="redis://") as refused:
-        RelaySettings.from_env({"PROFITRINGER_BROKER_URL": "http://:hunter2secret@example.com"})
-    assert "hunter2secret" not in str(refused.value)
-    assert "PROFITRINGER_BROKER_URL" in str(refused.value)
+    for wrong in (
+        "http://:hunter2secret@example.com",
+        "redis://:hunter2secret@example.com:port/0",
+        "redis://",
+        "hunter2secret",
+    ):
+        with pytest.raises(ValueError, match="redis://") as refused:
+            RelaySettings.from_env({"PROFITRINGER_BROKER_URL": wrong})
+        assert "hunter2secret" not in str(refused.value)
+        assert "PROFITRINGER_BROKER_URL" in str(refused.value)
+    assert "hunter2secret" not in repr(settings)
 
 
 def test_readyz_with_the_in_process_broker(tmp_path: Any) -> None:
