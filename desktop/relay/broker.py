@@ -307,6 +307,7 @@ class RedisBroker(Broker):
         delay = BACKOFF_FIRST
         first = True
         while True:
+            first_attempt = first
             pubsub = self._sub_client.pubsub()
             try:
                 await self._subscribe(pubsub)
@@ -316,6 +317,8 @@ class RedisBroker(Broker):
                 if self._lost:
                     self._lost = False
                     log.warning("broker: Redis is back; resubscribed and sending fresh snapshots")
+                elif first:
+                    log.info("broker: subscribed to Redis; changes travel between relays")
                 if not first or self.hub.count():
                     self._gap()
                 first = False
@@ -333,8 +336,9 @@ class RedisBroker(Broker):
                 if not self._lost:
                     self._lost = True
                     log.warning(
-                        "broker: lost Redis (%s); this relay's own sockets still get updates;"
+                        "broker: %s Redis (%s); this relay's own sockets still get updates;"
                         " resubscribing in the background",
+                        "cannot reach" if first_attempt else "lost",
                         type(exc).__name__,
                     )
             finally:
