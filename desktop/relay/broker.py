@@ -306,14 +306,15 @@ class RedisBroker(Broker):
     async def _listen_forever(self) -> None:
         delay = BACKOFF_FIRST
         first = True
+        ever_subscribed = False
         while True:
-            first_attempt = first
             pubsub = self._sub_client.pubsub()
             try:
                 await self._subscribe(pubsub)
                 self._connected = True
                 self._problem = None
                 self._subscribed.set()
+                ever_subscribed = True
                 if self._lost:
                     self._lost = False
                     log.warning("broker: Redis is back; resubscribed and sending fresh snapshots")
@@ -338,7 +339,7 @@ class RedisBroker(Broker):
                     log.warning(
                         "broker: %s Redis (%s); this relay's own sockets still get updates;"
                         " resubscribing in the background",
-                        "cannot reach" if first_attempt else "lost",
+                        "lost" if ever_subscribed else "cannot reach",
                         type(exc).__name__,
                     )
             finally:

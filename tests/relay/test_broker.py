@@ -271,8 +271,9 @@ def test_a_redis_that_hangs_is_noticed_and_left_behind(outage_redis: RedisServer
 
 
 def test_a_relay_started_while_redis_is_away_serves_and_gets_ready_when_it_comes(
-    tmp_path: Any,
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="desktop.relay.broker")
     server = RedisServer()  # its port chosen, the server not started yet
     try:
         with start_relay(tmp_path / "relay", broker_url=server.url) as running:
@@ -289,6 +290,9 @@ def test_a_relay_started_while_redis_is_away_serves_and_gets_ready_when_it_comes
             )
     finally:
         server.close()
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("cannot reach Redis" in line for line in said) == 1
+    assert sum("Redis is back" in line for line in said) == 1
 
 
 def test_a_broker_url_picks_redis_and_none_in_process() -> None:
