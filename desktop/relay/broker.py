@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import random
@@ -53,6 +54,8 @@ REDIS_TIMEOUT: Final = 3.0
 HEALTH_CHECK_INTERVAL: Final = 5.0
 #: How long starting waits for the first subscription before serving anyway.
 START_WAIT: Final = 2.0
+#: Publications sent to Redis in one round trip at most.
+PUBLISH_BATCH: Final = 200
 #: Publications kept while Redis is away (the newest document per account, and
 #: ended sessions and accounts); past it the oldest go (the other relays' sweep
 #: and their own gap snapshots still correct them).
@@ -287,17 +290,21 @@ class RedisBroker(Broker):
             await self._wake_publisher.wait()
             self._wake_publisher.clear()
             while self._outbox and self._connected:
-                key, (seq, payload) = next(iter(self._outbox.items()))
+                batch = list(itertools.islice(self._outbox.items(), PUBLISH_BATCH))
                 try:
-                    await self._pub_client.publish(self._channel, payload)
+                    async with self._pub_client.pipeline(transaction=False) as pipe:
+                        for _, (_, payload) in batch:
+                            pipe.publish(self._channel, payload)
+                        await pipe.execute()
                 except Exception:  # RedisError, OSError, TimeoutError, or another
                     # The listener notices the outage and wakes this task when
                     # it is subscribed again; until then the outbox keeps it.
                     await asyncio.sleep(BACKOFF_FIRST)
                     self._wake_publisher.set()
                     break
-                if self._outbox.get(key) == (seq, payload):
-                    del self._outbox[key]
+                for key, kept in batch:
+                    if self._outbox.get(key) == kept:
+                        del self._outbox[key]
             if not self._outbox:
                 self._outbox_overflowed = False
 
