@@ -453,3 +453,18 @@ def test_sign_out_password_change_and_account_deletion_reach_another_relay(
                 await other.stop()
 
         asyncio.run(scenario())
+
+
+def test_a_missing_redis_server_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tests.support import redis_server
+
+    monkeypatch.setattr(redis_server, "REDIS_SERVER", str(tmp_path / "no-redis-server"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="redis-server is not installed"):
+        redis_server.redis_server_binary()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="redis-server is not installed"):
+        redis_server.redis_server_binary()
