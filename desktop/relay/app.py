@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import re
@@ -279,13 +280,16 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def not_ready(relay: Relay) -> str | None:
+async def not_ready(relay: Relay) -> str | None:
     """Why the relay should get no traffic now, or ``None``: its database does
-    not answer, or its broker is not connected. Never a URL or a password."""
+    not answer (``store.ping()``, plain or async), or its broker is not
+    connected. Never a URL or a password."""
     ping = getattr(relay.store, "ping", None)
     if ping is not None:
         try:
-            ping()
+            answer = ping()
+            if inspect.isawaitable(answer):
+                await answer
         except Exception as exc:
             return f"The database does not answer ({type(exc).__name__})."
     problem = relay.broker.problem()
@@ -366,7 +370,7 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
     )
     async def readyz() -> JSONResponse:
         """Readiness, for a load balancer: the database and the broker answer."""
-        problem = not_ready(relay)
+        problem = await not_ready(relay)
         headers = {"Cache-Control": "no-store"}
         if problem is not None:
             return JSONResponse(error_body("not_ready", problem), status_code=503, headers=headers)
