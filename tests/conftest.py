@@ -107,9 +107,31 @@ def memory_keyring() -> Iterator[Any]:
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[Any]:
-    """A real relay on 127.0.0.1 with a temporary data dir."""
+def relay(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A real relay on 127.0.0.1 with a temporary data dir; with
+    ``PROFITRINGER_TEST_BROKER=redis``, on the Redis broker (a real redis-server)."""
     from tests.support.relay import start_relay
 
-    with start_relay(tmp_path / "relay") as running:
+    overrides: dict[str, Any] = {}
+    if os.environ.get("PROFITRINGER_TEST_BROKER") == "redis":
+        overrides["broker_url"] = request.getfixturevalue("redis_url")
+    with start_relay(tmp_path / "relay", **overrides) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """One real redis-server for the whole run (tests/support/redis_server.py);
+    a test that stops Redis starts its own RedisServer instead."""
+    from tests.support.redis_server import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    """The shared redis-server's URL, flushed for each test."""
+    redis_server.flush()
+    url: str = redis_server.url
+    return url

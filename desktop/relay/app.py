@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import re
@@ -13,6 +14,7 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from desktop import __version__
@@ -278,6 +280,24 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+async def not_ready(relay: Relay) -> str | None:
+    """Why the relay should get no traffic now, or ``None``: its database does
+    not answer (``store.ping()``, plain or async), or its broker is not
+    connected. Never a URL or a password."""
+    ping = getattr(relay.store, "ping", None)
+    if ping is not None:
+        try:
+            answer = ping()
+            if inspect.isawaitable(answer):
+                await answer
+        except Exception as exc:
+            return f"The database does not answer ({type(exc).__name__})."
+    problem = relay.broker.problem()
+    if problem is not None:
+        return problem[:1].upper() + problem[1:] + "."
+    return None
+
+
 async def purge_sessions(relay: Relay) -> None:
     """Delete expired sessions at start and every ``purge_interval`` seconds: a
     session is otherwise deleted only when its token is used again."""
@@ -304,6 +324,7 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await relay.broker.start()
         relay.service.arm_all()
         for hook in start_hooks:
             await hook(relay)
@@ -317,6 +338,7 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
             for hook in stop_hooks:
                 await hook(relay)
             relay.service.stop()
+            await relay.broker.stop()
 
     app = FastAPI(
         title="ProfitRinger relay",
@@ -339,7 +361,23 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
+        """Liveness: the process answers (its database and broker may not)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get(
+        "/readyz",
+        responses={503: {"description": "the database or the broker does not answer"}},
+    )
+    async def readyz() -> JSONResponse:
+        """Readiness, for a load balancer: the database and the broker answer."""
+        problem = await not_ready(relay)
+        headers = {"Cache-Control": "no-store"}
+        if problem is not None:
+            return JSONResponse(error_body("not_ready", problem), status_code=503, headers=headers)
+        return JSONResponse(
+            {"status": "ready", "database": "ok", "broker": relay.broker.kind},
+            headers=headers,
+        )
 
     for install in installers or []:
         install(app, relay)

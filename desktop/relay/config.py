@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from desktop.relay.broker import check_broker_url
+
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8765
 ENV_PREFIX: Final = "PROFITRINGER_"
@@ -134,6 +136,10 @@ class RelaySettings:
     #: exist (``relay user passwd`` run beside it ends them in the database).
     session_sweep_interval: float = 30.0
 
+    #: Where relays meet: a ``redis://host:port/db`` URL for Redis pub/sub
+    #: between several relays; ``None``: in-process, for one relay (broker.py).
+    broker_url: str | None = field(default=None, repr=False)
+
     #: Which Zoom user an account may link to: any, email or domain (link_policy.py).
     zoom_link_policy: str = "any"
     #: Pending Zoom connect links kept per account; a newer one drops the oldest.
@@ -216,6 +222,9 @@ class RelaySettings:
         settings.session_sweep_interval = _float(
             env, "SESSION_SWEEP_INTERVAL", settings.session_sweep_interval
         )
+        if broker_url := get("BROKER_URL"):
+            check_broker_url(broker_url.strip())
+            settings.broker_url = broker_url.strip()
         if policy := get("ZOOM_LINK_POLICY"):
             settings.zoom_link_policy = policy.strip().lower()
             if settings.zoom_link_policy not in ZOOM_LINK_POLICIES:

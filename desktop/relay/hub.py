@@ -2,8 +2,8 @@
 
 The hub knows accounts, sessions and subscribers; it does not know WebSockets.
 A subscriber is anything with ``deliver(text)`` and ``close(code, reason)``. A
-relay that runs as several processes swaps this class for one that also
-publishes through Redis; callers only use :meth:`publish` and the bookkeeping.
+relay reaches it through its broker (broker.py), which also carries changes
+between relays when there are several.
 """
 
 from __future__ import annotations
@@ -34,16 +34,25 @@ class Subscriber(Protocol):
 class LiveHub:
     def __init__(self) -> None:
         self._by_account: dict[str, set[Subscriber]] = collections.defaultdict(set)
+        #: The same subscribers by session: with several relays every relay
+        #: hears of every ended session, most of them not its own.
+        self._by_session: dict[int, set[Subscriber]] = collections.defaultdict(set)
 
     def add(self, subscriber: Subscriber) -> None:
         self._by_account[subscriber.account_id].add(subscriber)
+        self._by_session[subscriber.session_id].add(subscriber)
 
     def remove(self, subscriber: Subscriber) -> None:
-        subscribers = self._by_account.get(subscriber.account_id)
-        if subscribers is not None:
-            subscribers.discard(subscriber)
-            if not subscribers:
+        by_account = self._by_account.get(subscriber.account_id)
+        if by_account is not None:
+            by_account.discard(subscriber)
+            if not by_account:
                 del self._by_account[subscriber.account_id]
+        by_session = self._by_session.get(subscriber.session_id)
+        if by_session is not None:
+            by_session.discard(subscriber)
+            if not by_session:
+                del self._by_session[subscriber.session_id]
 
     def publish(self, account_id: str, text: str) -> int:
         """Queue ``text`` for every socket of the account; returns how many."""
@@ -53,10 +62,8 @@ class LiveHub:
         return len(subscribers)
 
     def close_session(self, session_id: int, code: int, reason: str) -> None:
-        for subscribers in list(self._by_account.values()):
-            for subscriber in list(subscribers):
-                if subscriber.session_id == session_id:
-                    subscriber.close(code, reason)
+        for subscriber in list(self._by_session.get(session_id, ())):
+            subscriber.close(code, reason)
 
     def close_account(self, account_id: str, code: int, reason: str) -> None:
         for subscriber in list(self._by_account.get(account_id, ())):
@@ -64,7 +71,11 @@ class LiveHub:
 
     def session_ids(self) -> set[int]:
         """The sessions that have an open socket."""
-        return {s.session_id for subscribers in self._by_account.values() for s in subscribers}
+        return set(self._by_session)
+
+    def account_ids(self) -> list[str]:
+        """The accounts that have an open socket."""
+        return list(self._by_account)
 
     def count(self, account_id: str | None = None) -> int:
         if account_id is not None:

@@ -1,4 +1,4 @@
-"""The relay's parts, wired once: store, hub, availability service, throttle.
+"""The relay's parts, wired once: store, hub and broker, availability service, throttle.
 
 :class:`Relay` is what the HTTP layer talks to; tests may build one directly.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import threading
@@ -19,7 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Final
 
-from desktop.core.wire import CLOSE_SESSION_GONE, now_utc
+from desktop.core.wire import CLOSE_SESSION_GONE, live_message, now_utc
+from desktop.relay.broker import make_broker
 from desktop.relay.config import RelaySettings
 from desktop.relay.hub import LiveHub
 from desktop.relay.passwords import (
@@ -28,7 +30,7 @@ from desktop.relay.passwords import (
     token_hash,
     verify_password,
 )
-from desktop.relay.service import AvailabilityService
+from desktop.relay.service import AccountGone, AvailabilityService
 from desktop.relay.storage import (
     Account,
     Device,
@@ -115,8 +117,12 @@ class Relay:
         except BaseException:
             self._lock.close()
             raise
+        #: This process's sockets; the broker delivers to them, and carries
+        #: changes and ended sessions between relays when there are several.
         self.hub = LiveHub()
-        self.service = AvailabilityService(self.store, self.hub, clock)
+        self.broker = make_broker(settings.broker_url, self.hub)
+        self.broker.on_gap = self.after_broker_gap
+        self.service = AvailabilityService(self.store, self.broker, clock)
         self.throttle = SignInThrottle(
             monotonic,
             window=settings.signin_window,
@@ -225,11 +231,12 @@ class Relay:
 
     def end_session(self, session_id: int) -> None:
         self.store.delete_session(session_id)
-        self.hub.close_session(session_id, CLOSE_SESSION_GONE, "signed out")
+        self.broker.close_session(session_id, CLOSE_SESSION_GONE, "signed out")
 
     def _closed(self, session_ids: list[int], reason: str) -> int:
+        """Close the ended sessions' sockets, on every relay."""
         for session_id in session_ids:
-            self.hub.close_session(session_id, CLOSE_SESSION_GONE, reason)
+            self.broker.close_session(session_id, CLOSE_SESSION_GONE, reason)
         return len(session_ids)
 
     def devices(self, account_id: str) -> list[Device]:
@@ -277,7 +284,28 @@ class Relay:
         passwd`` from another process); returns how many were closed."""
         open_ids = self.hub.session_ids()
         gone = open_ids - self.store.existing_session_ids(open_ids)
-        return self._closed(sorted(gone), "signed out")
+        # Only this relay's sockets: every relay sweeps its own.
+        for session_id in sorted(gone):
+            self.hub.close_session(session_id, CLOSE_SESSION_GONE, "signed out")
+        return len(gone)
+
+    def after_broker_gap(self) -> None:
+        """The broker was away and may have missed changes and ended sessions:
+        close the sockets of sessions that ended meanwhile, and send every other
+        local socket a fresh snapshot, as on connect."""
+        try:
+            self.sweep_sessions()
+            for account_id in self.hub.account_ids():
+                try:
+                    document = self.service.document(account_id)
+                except AccountGone:
+                    self.hub.close_account(account_id, CLOSE_SESSION_GONE, "account deleted")
+                    continue
+                self.broker.deliver_snapshot(
+                    account_id, document["seq"], json.dumps(live_message("snapshot", document))
+                )
+        except Exception as exc:  # the database is away too: the sweep retries later
+            log.warning("fresh snapshots after a broker gap failed: %s", type(exc).__name__)
 
     async def before_account_deleted(self, account_id: str) -> None:
         for hook in self.account_deletion_hooks:
@@ -286,4 +314,4 @@ class Relay:
     def delete_account(self, account_id: str) -> None:
         self.service.forget(account_id)
         self.store.delete_account(account_id)
-        self.hub.close_account(account_id, CLOSE_SESSION_GONE, "account deleted")
+        self.broker.close_account(account_id, CLOSE_SESSION_GONE, "account deleted")

@@ -17,7 +17,7 @@ from typing import Any
 
 from desktop.core.availability import AccountAvailability, cause_of, settle
 from desktop.core.wire import live_message, state_document
-from desktop.relay.hub import LiveHub
+from desktop.relay.broker import Broker
 from desktop.relay.storage import Store
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,9 @@ class AccountGone(LookupError):
 
 
 class AvailabilityService:
-    def __init__(self, store: Store, hub: LiveHub, clock: Clock) -> None:
+    def __init__(self, store: Store, broker: Broker, clock: Clock) -> None:
         self.store = store
-        self.hub = hub
+        self.broker = broker
         self.clock = clock
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
 
@@ -97,7 +97,7 @@ class AvailabilityService:
             zoom_problem=zoom.problem,
             cause=cause,
         )
-        self.hub.publish(account_id, json.dumps(live_message("update", document)))
+        self.broker.publish_state(account_id, seq, json.dumps(live_message("update", document)))
         self._schedule_expiry(account_id, after)
         return document
 

@@ -531,3 +531,9 @@ class Store:
         if row["problem_code"]:
             problem = {"code": row["problem_code"], "message": row["problem_message"] or ""}
         return ZoomSummary(row["zoom_email"], _time(row["since"]), problem)
+
+    def ping(self) -> None:
+        try:
+            self._db.execute("SELECT 1")
+        except sqlite3.Error as exc:
+            raise StorageError("the database does not answer") from exc
