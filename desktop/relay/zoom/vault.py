@@ -133,30 +133,8 @@ def open_vault(settings: RelaySettings, create: bool = True) -> TokenVault:
 def reencrypt_all(store: Store, vault: TokenVault) -> int:
     """Re-encrypt every stored Zoom secret under the vault's newest key, in one
     transaction. Returns how many values were re-encrypted."""
-    count = 0
-    with store.transaction() as db:
-        rows = db.execute(
-            "SELECT account_id, access_token, refresh_token FROM zoom_connections"
-            " WHERE access_token IS NOT NULL OR refresh_token IS NOT NULL"
-        ).fetchall()
-        for row in rows:
-            access = None if row[1] is None else vault.reseal(row[1])
-            refresh = None if row[2] is None else vault.reseal(row[2])
-            db.execute(
-                "UPDATE zoom_connections SET access_token = ?, refresh_token = ?"
-                " WHERE account_id = ?",
-                (access, refresh, row[0]),
-            )
-            count += (access is not None) + (refresh is not None)
-        for state_hash, verifier in db.execute(
-            "SELECT state_hash, code_verifier FROM oauth_states"
-        ).fetchall():
-            db.execute(
-                "UPDATE oauth_states SET code_verifier = ? WHERE state_hash = ?",
-                (vault.reseal(verifier), state_hash),
-            )
-            count += 1
-    return count
+    with store.transaction() as tx:
+        return tx.reseal_all(vault.reseal)
 
 
 @dataclass(frozen=True)
