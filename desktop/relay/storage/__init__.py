@@ -26,7 +26,7 @@ from desktop.relay.storage.model import (
 )
 from desktop.relay.storage.queries import Queries, Transaction
 from desktop.relay.storage.schema import MIGRATIONS, POSTGRES_MIGRATIONS
-from desktop.relay.storage.store import DB_FILENAME, Store
+from desktop.relay.storage.store import DB_FILENAME, Store, parse_database_url
 
 __all__ = [
     "DB_FILENAME",
@@ -48,6 +48,7 @@ __all__ = [
     "ZoomConnection",
     "ZoomSummary",
     "durable_replace",
+    "parse_database_url",
     "private_dir",
     "private_file",
     "state_from_json",

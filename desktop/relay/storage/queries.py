@@ -305,10 +305,19 @@ class Queries:
         )
 
     def replace_zoom_tokens(
-        self, account_id: str, old_refresh_token: bytes, grant: SealedGrant
+        self, account_id: str, still_ours: Callable[[bytes], bool], grant: SealedGrant
     ) -> bool:
-        """Store a refreshed pair, only if the row still holds ``old_refresh_token``
-        (it may have been disconnected or reconnected during the refresh)."""
+        """Store a refreshed pair, only if the row is still connected and
+        ``still_ours(its sealed refresh token)`` (it may have been disconnected or
+        reconnected during the refresh; a key rotation may have re-sealed it)."""
+        row = self._one(
+            "SELECT refresh_token FROM zoom_connections"
+            " WHERE account_id = ? AND state = 'connected'" + self._d.for_update,
+            (account_id,),
+        )
+        current = None if row is None else _bytes(row[0])
+        if current is None or not still_ours(current):
+            return False
         changed = self._run(
             "UPDATE zoom_connections SET access_token = ?, refresh_token = ?,"
             " access_expires_at = ?, refresh_expires_at = ?, api_url = ?"
@@ -320,7 +329,7 @@ class Queries:
                 iso(grant.refresh_expires_at),
                 grant.api_url,
                 account_id,
-                old_refresh_token,
+                current,
             ),
         )
         return changed == 1
@@ -444,31 +453,53 @@ class Queries:
 
     # -- sealed secrets, for a key rotation ------------------------------------------------
 
-    def reseal_all(self, reseal: Callable[[bytes], bytes]) -> int:
-        """Re-seal every stored secret with ``reseal``; how many values it re-sealed."""
+    def reseal_all(self, reseal: Callable[[bytes], bytes | None]) -> int:
+        """Re-seal every stored secret with ``reseal`` (``None``: leave it as it is);
+        how many values it re-sealed. The rows are locked until the transaction ends."""
         count = 0
         rows = self._all(
             "SELECT account_id, access_token, refresh_token FROM zoom_connections"
-            " WHERE access_token IS NOT NULL OR refresh_token IS NOT NULL" + self._d.for_update
+            " WHERE access_token IS NOT NULL OR refresh_token IS NOT NULL ORDER BY account_id"
+            + self._d.for_update
         )
         for account_id, access_raw, refresh_raw in rows:
             access_old, refresh_old = _bytes(access_raw), _bytes(refresh_raw)
             access = None if access_old is None else reseal(access_old)
             refresh = None if refresh_old is None else reseal(refresh_old)
+            if access is None and refresh is None:
+                continue
             self._run(
                 "UPDATE zoom_connections SET access_token = ?, refresh_token = ?"
                 " WHERE account_id = ?",
-                (access, refresh, account_id),
+                (access or access_old, refresh or refresh_old, account_id),
             )
             count += (access is not None) + (refresh is not None)
         for state_hash, verifier in self._all(
-            "SELECT state_hash, code_verifier FROM oauth_states" + self._d.for_update
+            "SELECT state_hash, code_verifier FROM oauth_states ORDER BY state_hash"
+            + self._d.for_update
         ):
             sealed = _bytes(verifier)
             assert sealed is not None
+            resealed = reseal(sealed)
+            if resealed is None:
+                continue
             self._run(
                 "UPDATE oauth_states SET code_verifier = ? WHERE state_hash = ?",
-                (reseal(sealed), state_hash),
+                (resealed, state_hash),
+            )
+            count += 1
+        for ticket_hash, url in self._all(
+            "SELECT ticket_hash, authorize_url FROM oauth_starts ORDER BY ticket_hash"
+            + self._d.for_update
+        ):
+            sealed = _bytes(url)
+            assert sealed is not None
+            resealed = reseal(sealed)
+            if resealed is None:
+                continue
+            self._run(
+                "UPDATE oauth_starts SET authorize_url = ? WHERE ticket_hash = ?",
+                (resealed, ticket_hash),
             )
             count += 1
         return count

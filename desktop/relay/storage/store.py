@@ -9,7 +9,7 @@ store while a transaction is open on this thread sees that transaction.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,26 @@ if TYPE_CHECKING:
     import sqlite3
 
 DB_FILENAME = "relay.sqlite3"
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+
+
+def parse_database_url(url: str | None, data_dir: Path) -> tuple[str, str]:
+    """``("sqlite", file path)`` or ``("postgresql", url)`` for a database URL;
+    ``None`` or empty: the SQLite file in ``data_dir``."""
+    if not url:
+        return "sqlite", str(data_dir / DB_FILENAME)
+    if url.startswith(SQLITE_PREFIX):
+        path = url[len(SQLITE_PREFIX) - 1 :]
+        if len(path) < 2:
+            raise StorageError("a sqlite: database URL needs a file: sqlite:///abs/path")
+        return "sqlite", path
+    if url.startswith(POSTGRES_PREFIXES):
+        return "postgresql", url
+    raise StorageError(
+        "PROFITRINGER_DATABASE_URL must start with sqlite:/// (then an absolute path) "
+        "or postgresql://"
+    )
 
 
 class Store:
@@ -52,6 +72,28 @@ class Store:
         raises :class:`StorageError` naming the file: never a silent reset.
         """
         return cls(SQLiteBackend.open(data_dir / DB_FILENAME))
+
+    @classmethod
+    def open_url(cls, url: str | None, data_dir: Path, *, migrate: bool = True) -> Store:
+        """Open the store ``url`` names (``sqlite:///abs/path`` or ``postgresql://…``);
+        ``None``: the SQLite file in ``data_dir``, as :meth:`open`. A SQLite file is
+        always migrated; PostgreSQL only with ``migrate`` (else its version is checked)."""
+        kind, where = parse_database_url(url, data_dir)
+        if kind == "sqlite":
+            return cls(SQLiteBackend.open(Path(where)))
+        from desktop.relay.storage.postgres import PostgresBackend
+
+        return cls(PostgresBackend.open(where, migrate=migrate))
+
+    @property
+    def shared(self) -> bool:
+        """Whether other relays may use this database at the same time (PostgreSQL)."""
+        return not isinstance(self.backend, SQLiteBackend)
+
+    @property
+    def where(self) -> str:
+        """Where the data is, for messages (never a password)."""
+        return self.backend.where
 
     @property
     def path(self) -> Path:
@@ -227,10 +269,10 @@ class Store:
             return q.zoom_connected()
 
     def replace_zoom_tokens(
-        self, account_id: str, old_refresh_token: bytes, grant: SealedGrant
+        self, account_id: str, still_ours: Callable[[bytes], bool], grant: SealedGrant
     ) -> bool:
         with self.transaction() as tx:
-            return tx.replace_zoom_tokens(account_id, old_refresh_token, grant)
+            return tx.replace_zoom_tokens(account_id, still_ours, grant)
 
     def add_oauth_state(
         self,

@@ -9,6 +9,7 @@ module never sees a token in clear.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from desktop.relay.storage import LinkConflict, SealedGrant, Store, Transaction
@@ -47,10 +48,13 @@ class ZoomRows:
         must be free: end another account's link to it first."""
         tx.link_zoom(account_id, zoom_user_id, zoom_email, grant, now)
 
-    def replace_tokens(self, account_id: str, old_refresh_token: bytes, grant: SealedGrant) -> bool:
-        """Store a refreshed pair, only if the row still holds ``old_refresh_token``
-        (it may have been disconnected or reconnected during the refresh)."""
-        return self.store.replace_zoom_tokens(account_id, old_refresh_token, grant)
+    def replace_tokens(
+        self, account_id: str, still_ours: Callable[[bytes], bool], grant: SealedGrant
+    ) -> bool:
+        """Store a refreshed pair, only if the row still holds the refresh token
+        that was refreshed (``still_ours`` of its sealed value): it may have been
+        disconnected or reconnected during the refresh."""
+        return self.store.replace_zoom_tokens(account_id, still_ours, grant)
 
     def end_in(
         self,

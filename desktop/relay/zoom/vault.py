@@ -62,10 +62,22 @@ class TokenVault:
     def __init__(self, keys: Sequence[str], source: str = "the key list") -> None:
         if not keys:
             raise VaultError(f"{source} has no token key")
-        self._fernet = MultiFernet(
-            [_fernet(key, f"key {n} of {source}") for n, key in enumerate(keys, 1)]
-        )
+        fernets = [_fernet(key, f"key {n} of {source}") for n, key in enumerate(keys, 1)]
+        self._fernet = MultiFernet(fernets)
+        self._newest = fernets[0]
         self.source = source
+
+    def sealed_with_newest(self, sealed: bytes) -> bool:
+        """Whether ``sealed`` is already encrypted under the newest key."""
+        try:
+            self._newest.decrypt(bytes(sealed))
+        except InvalidToken:
+            return False
+        return True
+
+    def reseal_if_old(self, sealed: bytes) -> bytes | None:
+        """Re-encrypt under the newest key; ``None`` if it already is."""
+        return None if self.sealed_with_newest(sealed) else self.reseal(sealed)
 
     def seal(self, secret: str) -> bytes:
         return self._fernet.encrypt(secret.encode("utf-8"))
@@ -115,6 +127,15 @@ def open_vault(settings: RelaySettings, create: bool = True) -> TokenVault:
     """The vault for these settings; creates the key file if there are no keys."""
     if settings.token_keys:
         return TokenVault(settings.token_keys, "PROFITRINGER_TOKEN_KEYS")
+    if settings.shared_database:
+        # Every relay on the database must hold the same keys: a key file in one
+        # relay's data dir would seal tokens the others cannot read.
+        raise VaultError(
+            "with PostgreSQL (PROFITRINGER_DATABASE_URL) the Zoom token keys must come "
+            "from PROFITRINGER_TOKEN_KEYS, the same on every relay; make one with: "
+            "python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        )
     path = key_file(settings)
     if not path.exists():
         if not create:
@@ -131,10 +152,11 @@ def open_vault(settings: RelaySettings, create: bool = True) -> TokenVault:
 
 
 def reencrypt_all(store: Store, vault: TokenVault) -> int:
-    """Re-encrypt every stored Zoom secret under the vault's newest key, in one
-    transaction. Returns how many values were re-encrypted."""
+    """Re-encrypt every stored Zoom secret not yet under the vault's newest key, in
+    one transaction (its rows locked: a refresh on another relay waits for it).
+    Returns how many values were re-encrypted."""
     with store.transaction() as tx:
-        return tx.reseal_all(vault.reseal)
+        return tx.reseal_all(vault.reseal_if_old)
 
 
 @dataclass(frozen=True)
