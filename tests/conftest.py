@@ -141,6 +141,6 @@ def postgres_url(postgres_cluster: Any) -> str:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each store test runs twice: on a SQLite file, and on a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store' / 'relay.sqlite3'}"
+        return f"sqlite://{tmp_path / 'store' / 'relay.sqlite3'}"
     url: str = request.getfixturevalue("postgres_url")
     return url

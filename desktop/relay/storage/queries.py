@@ -504,6 +504,33 @@ class Queries:
             count += 1
         return count
 
+    # -- whole tables, for an import (storage/transfer.py; names from its constant list) --
+
+    def count_rows(self, table: str) -> int:
+        row = self._one(f"SELECT COUNT(*) FROM {table}")
+        return 0 if row is None else int(row[0])
+
+    def all_rows(self, table: str, columns: str, order: str) -> list[Row]:
+        order = order.format(made=self._d.made_column)
+        return self._all(f"SELECT {columns} FROM {table} ORDER BY {order}")
+
+    def delete_all(self, table: str) -> None:
+        self._run(f"DELETE FROM {table}")
+
+    def insert_rows(self, table: str, columns: str, rows: list[Row]) -> None:
+        marks = ", ".join("?" * len(columns.split(",")))
+        sql = self._sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})")
+        for row in rows:
+            self._q.run(sql, row)
+
+    def after_import(self) -> None:
+        """Let new sessions be numbered after the imported ones."""
+        if self._d.name == "postgresql":
+            self._one(
+                "SELECT setval(pg_get_serial_sequence('sessions', 'id'),"
+                " COALESCE((SELECT MAX(id) FROM sessions), 0) + 1, false)"
+            )
+
 
 class Transaction(Queries):
     """The open transaction of ``Store.transaction()``: everything done through it

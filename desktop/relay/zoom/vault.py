@@ -169,8 +169,54 @@ class Rotation:
     message: str
 
 
+def rotate_shared(store: Store, keys: Sequence[str], reencrypt: bool) -> Rotation:
+    """Key rotation on a shared (PostgreSQL) database, while the relays run.
+
+    Without ``reencrypt``: a new key and the steps to roll it out (every relay
+    must be able to read a value before any relay seals one with it). With it:
+    re-encrypt every stored value under the first key of ``keys`` now, in one
+    transaction, and check that nothing needs the other keys any more."""
+    if not keys:
+        raise VaultError(
+            "with PostgreSQL the token keys come from PROFITRINGER_TOKEN_KEYS; set it to "
+            "the keys the relays use, newest first"
+        )
+    vault = TokenVault(keys, "PROFITRINGER_TOKEN_KEYS")
+    if not reencrypt:
+        new_key = generate_key()
+        old = ",".join(keys)
+        return Rotation(
+            0,
+            f"{new_key},{old}",
+            "The relays share the keys in PROFITRINGER_TOKEN_KEYS. Roll the new key out "
+            "while they run: (1) on every relay set PROFITRINGER_TOKEN_KEYS="
+            f"{old},NEW (the new key last: it reads with it, still seals with the old) and "
+            "restart them one by one; (2) then set it to the value below (the new key "
+            "first) and restart them one by one; (3) then run: profitringer relay "
+            "rotate-key --retire-old, with that value, to re-encrypt every stored token "
+            "under the new key. Only then remove the old keys, on every relay.",
+        )
+    count = reencrypt_all(store, vault)
+    newest = TokenVault(keys[:1], "the first key of PROFITRINGER_TOKEN_KEYS")
+    with store.transaction() as tx:
+        left = tx.reseal_all(lambda sealed: None if newest.sealed_with_newest(sealed) else sealed)
+        if left:
+            raise VaultError(f"{left} stored value(s) are still not under the first key")
+    retired = f" The other {len(keys) - 1} key(s) may now go" if len(keys) > 1 else ""
+    return Rotation(
+        count,
+        keys[0],
+        f"Re-encrypted {count} stored value(s) under the first key of "
+        f"PROFITRINGER_TOKEN_KEYS; every stored Zoom token is under it now.{retired}: set "
+        "PROFITRINGER_TOKEN_KEYS to the value below on every relay.",
+    )
+
+
 def rotate_key(settings: RelaySettings, store: Store, retire_old: bool = False) -> Rotation:
-    """Make a new key and put it first. Run it while the relay is stopped."""
+    """Make a new key and put it first. Run it while the relay is stopped (with a
+    SQLite file); with PostgreSQL see :func:`rotate_shared`."""
+    if store.shared:
+        return rotate_shared(store, settings.token_keys, reencrypt=retire_old)
     new_key = generate_key()
     if settings.token_keys:
         TokenVault(settings.token_keys, "PROFITRINGER_TOKEN_KEYS")  # the old ones must be valid
