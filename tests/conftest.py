@@ -135,3 +135,34 @@ def redis_url(redis_server: Any) -> str:
     redis_server.flush()
     url: str = redis_server.url
     return url
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """One throwaway PostgreSQL cluster for the run (tests/support/postgres.py).
+    Skipped where PostgreSQL is not installed, except under CI, where it fails."""
+    from tests.support.postgres import PostgresCluster, postgres_bin_dir
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (run scripts/setup.sh); CI needs it")
+        pytest.skip("PostgreSQL is not installed (scripts/setup.sh installs it)")
+    with PostgresCluster(bin_dir) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> str:
+    """The URL of a fresh, empty PostgreSQL database for one test."""
+    url: str = postgres_cluster.fresh_database()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs twice: on a SQLite file, and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'store' / 'relay.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

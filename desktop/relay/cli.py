@@ -39,6 +39,12 @@ def _add_relay_options(parser: argparse.ArgumentParser, *, after_command: bool =
         help="database and key file location (PROFITRINGER_DATA_DIR)",
     )
     parser.add_argument(
+        "--database-url",
+        default=default(None),
+        help="sqlite:///abs/path or postgresql://... (PROFITRINGER_DATABASE_URL;"
+        " default the SQLite file in the data dir)",
+    )
+    parser.add_argument(
         "--public-url",
         default=default(None),
         help="the relay's public base URL (PROFITRINGER_PUBLIC_URL)",
@@ -83,15 +89,42 @@ def _parser() -> argparse.ArgumentParser:
             "Put a new encryption key first. With the key file in the data dir, every "
             "stored Zoom token is re-encrypted at once; with PROFITRINGER_TOKEN_KEYS, the "
             "new value to set is printed and the relay re-encrypts at its next start. "
-            "Run it while the relay is stopped."
+            "Run it while the relay is stopped. With PostgreSQL it runs while the relays "
+            "do: it prints the steps to roll a new key out, and --retire-old re-encrypts "
+            "every stored token under the first key of PROFITRINGER_TOKEN_KEYS."
         ),
     )
     _add_relay_options(rotate, after_command=True)
     rotate.add_argument(
         "--retire-old",
         action="store_true",
-        help="with the key file: remove the old keys once everything is re-encrypted",
+        help="with the key file: remove the old keys once everything is re-encrypted;"
+        " with PostgreSQL: re-encrypt everything under the first key now",
     )
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring the database to this relay's schema version, then exit",
+    )
+    _add_relay_options(migrate, after_command=True)
+    importer = sub.add_parser(
+        "import-sqlite",
+        help="copy a SQLite relay's data into the configured (PostgreSQL) database",
+        description=(
+            "Copy every account, session, Zoom connection and pending connect of a "
+            "stopped SQLite relay into the database PROFITRINGER_DATABASE_URL names. "
+            "PATH is the old relay's data dir or its relay.sqlite3 file (migrated to "
+            "this relay's schema first). The target must be empty unless --replace. "
+            "Zoom tokens are copied sealed: give the new relays the old relay's token "
+            "keys (its zoom-token-keys file, newest first) in PROFITRINGER_TOKEN_KEYS."
+        ),
+    )
+    importer.add_argument("path", type=Path, metavar="PATH")
+    importer.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete what the target database holds before copying",
+    )
+    _add_relay_options(importer, after_command=True)
     return parser
 
 
@@ -105,7 +138,13 @@ def settings_from(args: argparse.Namespace) -> RelaySettings:
         settings.data_dir = args.data_dir
     if args.public_url:
         settings.public_url = args.public_url
+    if args.database_url:
+        settings.database_url = args.database_url
     return settings
+
+
+def open_store(settings: RelaySettings) -> Store:
+    return Store.open_url(settings.database_url, settings.data_dir)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -122,7 +161,7 @@ def _user_command(args: argparse.Namespace, settings: RelaySettings) -> int:
     if len(password) < 8:
         print("error: the password must have at least 8 characters", file=sys.stderr)
         return 2
-    store = Store.open(settings.data_dir)
+    store = open_store(settings)
     try:
         if args.user_command == "add":
             if "@" not in args.email:
@@ -154,18 +193,70 @@ def _rotate_key_command(args: argparse.Namespace, settings: RelaySettings) -> in
     from desktop.relay.relay import _lock_data_dir
     from desktop.relay.zoom.vault import rotate_key
 
-    lock = _lock_data_dir(settings.data_dir)  # refuses while a relay runs on this dir
+    # A SQLite file: refuses while a relay runs on this dir. PostgreSQL: rotates
+    # beside the running relays (their row locks keep it consistent).
+    lock = None if settings.shared_database else _lock_data_dir(settings.data_dir)
     try:
-        store = Store.open(settings.data_dir)
+        store = open_store(settings)
         try:
             rotation = rotate_key(settings, store, retire_old=args.retire_old)
         finally:
             store.close()
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
     print(rotation.message)
     if rotation.env_value is not None:
         print(f"PROFITRINGER_TOKEN_KEYS={rotation.env_value}")
+    return 0
+
+
+def _migrate_command(settings: RelaySettings) -> int:
+    store = open_store(settings)
+    try:
+        print(f"the {store.where} is at schema version {store.schema_version}")
+    finally:
+        store.close()
+    return 0
+
+
+def _import_command(args: argparse.Namespace, settings: RelaySettings) -> int:
+    from desktop.relay.relay import _lock_data_dir
+    from desktop.relay.storage import DB_FILENAME
+    from desktop.relay.storage.transfer import copy_store
+
+    source_file: Path = args.path / DB_FILENAME if args.path.is_dir() else args.path
+    if not source_file.is_file():
+        print(f"error: there is no SQLite relay database at {args.path}", file=sys.stderr)
+        return 1
+    if not settings.shared_database:
+        print(
+            "error: set PROFITRINGER_DATABASE_URL (or --database-url) to the PostgreSQL "
+            "database to import into",
+            file=sys.stderr,
+        )
+        return 2
+    lock = _lock_data_dir(source_file.parent)  # the old relay must be stopped
+    try:
+        source = Store.open_url(f"sqlite://{source_file.resolve()}", source_file.parent)
+        try:
+            target = open_store(settings)
+            try:
+                copied = copy_store(source, target, replace=args.replace)
+            finally:
+                target.close()
+        finally:
+            source.close()
+    finally:
+        lock.close()
+    counts = ", ".join(f"{count} {table}" for table, count in copied.items())
+    print(f"copied {source_file} into the database: {counts}")
+    if copied.get("zoom_connections"):
+        print(
+            "The Zoom tokens were copied sealed: every relay needs the old relay's keys "
+            f"(the file {source_file.parent / 'zoom-token-keys'}, newest first) in "
+            "PROFITRINGER_TOKEN_KEYS."
+        )
     return 0
 
 
@@ -180,6 +271,10 @@ def main(argv: Sequence[str]) -> int:
             return _user_command(args, settings)
         if args.command == "rotate-key":
             return _rotate_key_command(args, settings)
+        if args.command == "migrate":
+            return _migrate_command(settings)
+        if args.command == "import-sqlite":
+            return _import_command(args, settings)
         return serve(settings)
     except (StorageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

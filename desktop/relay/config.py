@@ -59,6 +59,9 @@ class RelaySettings:
     """Everything a relay needs to start. Durations are in seconds."""
 
     data_dir: Path = field(default_factory=default_data_dir)
+    #: ``sqlite:///abs/path`` or ``postgresql://…``; ``None``: the SQLite file in
+    #: the data dir. With PostgreSQL several relays may share the database.
+    database_url: str | None = None
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     public_url: str | None = None
@@ -150,6 +153,11 @@ class RelaySettings:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
+    def shared_database(self) -> bool:
+        """Whether the database is PostgreSQL, which several relays may share."""
+        return bool(self.database_url) and not str(self.database_url).startswith("sqlite:")
+
+    @property
     def zoom_configured(self) -> bool:
         return bool(self.zoom_client_id and self.zoom_client_secret)
 
@@ -165,6 +173,13 @@ class RelaySettings:
         if data_dir := get("DATA_DIR"):
             settings.data_dir = Path(data_dir)
         settings.public_url = get("PUBLIC_URL")
+        if url := get("DATABASE_URL"):
+            if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+                raise ValueError(
+                    f"{ENV_PREFIX}DATABASE_URL must start with sqlite:/// (then an absolute "
+                    "path) or postgresql://"
+                )
+            settings.database_url = url
         settings.zoom_client_id = get("ZOOM_CLIENT_ID")
         settings.zoom_client_secret = get("ZOOM_CLIENT_SECRET")
         settings.zoom_webhook_secret = get("ZOOM_WEBHOOK_SECRET")

@@ -111,11 +111,14 @@ class Relay:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self._lock = _lock_data_dir(settings.data_dir)
+        # Several relays share a PostgreSQL database by design; a SQLite file is
+        # one relay's alone.
+        self._lock = None if settings.shared_database else _lock_data_dir(settings.data_dir)
         try:
-            self.store = Store.open(settings.data_dir)
+            self.store = Store.open_url(settings.database_url, settings.data_dir)
         except BaseException:
-            self._lock.close()
+            if self._lock is not None:
+                self._lock.close()
             raise
         #: This process's sockets; the broker delivers to them, and carries
         #: changes and ended sessions between relays when there are several.
@@ -151,7 +154,8 @@ class Relay:
         self._password_pool.shutdown(wait=False, cancel_futures=True)
         self.service.stop()
         self.store.close()
-        self._lock.close()
+        if self._lock is not None:
+            self._lock.close()
 
     # -- accounts and sessions ------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,14 +17,14 @@ from typing import Any
 from desktop.core.availability import AccountAvailability, cause_of, settle
 from desktop.core.wire import live_message, state_document
 from desktop.relay.broker import Broker
-from desktop.relay.storage import Store
+from desktop.relay.storage import Store, Transaction
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Transition = Callable[[AccountAvailability, datetime], AccountAvailability | None]
 #: Runs inside the change's transaction, after the state is written (e.g. Zoom rows).
-SideEffect = Callable[[sqlite3.Connection], None]
+SideEffect = Callable[[Transaction], None]
 
 
 class AccountGone(LookupError):
@@ -75,16 +74,18 @@ class AvailabilityService:
         change starts or ends a meeting, since that is what clients announce.
         """
         now = self.clock()
-        with self.store.transaction() as db:
-            stored = self.store.load_state(account_id)
+        with self.store.transaction() as tx:
+            # The row stays locked until the commit: on PostgreSQL a change of the
+            # same account on another relay waits here, then reads this one's result.
+            stored = tx.load_state_for_update(account_id)
             if stored is None:
                 raise AccountGone(account_id)
             after = transition(stored.state, now)
             if after is None or (after == stored.state and side_effect is None):
                 return None
             if side_effect is not None:
-                side_effect(db)
-            seq = self.store.save_state(db, account_id, after)
+                side_effect(tx)
+            seq = tx.save_state(account_id, after)
         cause = cause_of(stored.state, after) or cause
         zoom = self.store.zoom_summary(account_id)
         document = state_document(

@@ -114,12 +114,11 @@ def test_rotate_key_retires_the_old_key_only_after_the_reencryption_is_durable(
     store = Store.open(tmp_path)
     account = store.add_account("a@example.com", hash_password(PASSWORD), now_utc())
     old_access = vault.seal("access-secret")
-    with store.transaction() as db:
-        db.execute(
-            "INSERT INTO zoom_connections (account_id, zoom_user_id, state, since,"
-            " access_token) VALUES (?, 'z', 'connected', 'now', ?)",
-            (account.id, old_access),
-        )
+    store.connection.execute(
+        "INSERT INTO zoom_connections (account_id, zoom_user_id, state, since,"
+        " access_token) VALUES (?, 'z', 'connected', 'now', ?)",
+        (account.id, old_access),
+    )
     events: list[tuple[str, str, bool]] = []
     real_replace, real_fsync = os.replace, os.fsync
 

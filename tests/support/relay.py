@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 
 from desktop.core.wire import now_utc
 from desktop.relay.config import RelaySettings
@@ -46,7 +47,7 @@ class RunningRelay:
 
     def add_user(self, email: str, password: str) -> str:
         """Create an account as ``profitringer relay user add`` does; returns its id."""
-        store = Store.open(self.settings.data_dir)
+        store = Store.open_url(self.settings.database_url, self.settings.data_dir)
         try:
             return store.add_account(email, hash_password(password), now_utc()).id
         finally:
@@ -62,6 +63,10 @@ class RunningRelay:
         return token
 
 
+#: The Zoom token key of test relays on PostgreSQL: the same for all of them.
+TEST_TOKEN_KEY = Fernet.generate_key().decode("ascii")
+
+
 def relay_settings(data_dir: Path, **overrides: Any) -> RelaySettings:
     """Settings for a test relay: free port, fast heartbeats, no sign-in delays."""
     settings = RelaySettings(data_dir=data_dir, port=0)
@@ -74,6 +79,9 @@ def relay_settings(data_dir: Path, **overrides: Any) -> RelaySettings:
         if not hasattr(settings, name):
             raise AttributeError(f"RelaySettings has no {name}")
         setattr(settings, name, value)
+    if settings.shared_database and "token_keys" not in overrides:
+        # Relays on one PostgreSQL database share their token keys (no key file).
+        settings.token_keys = [TEST_TOKEN_KEY]
     return settings
 
 

@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol
 from desktop.core import availability as rules
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
+from desktop.relay.storage import Transaction
 from desktop.relay.zoom import link_policy
 from desktop.relay.zoom.api import ZoomError, ZoomRateLimited, ZoomUnavailable, ZoomUser
 from desktop.relay.zoom.rows import Connection, LinkConflict, ZoomRows
@@ -223,7 +224,7 @@ class ConnectFlow:
                 return connected
             return rules.apply_presence(connected, presence, event_ts, now) or connected
 
-        def link(db: Any) -> None:
+        def link(db: Transaction) -> None:
             self.rows.link_in(db, account_id, user.id, user.email, sealed, self._now())
 
         try:

@@ -31,6 +31,7 @@ from desktop.core import availability as rules
 from desktop.core.wire import iso
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
+from desktop.relay.storage import Transaction
 from desktop.relay.zoom.api import (
     TokenGrant,
     ZoomApi,
@@ -189,7 +190,7 @@ class ZoomIntegration:
         def transition(s: rules.AccountAvailability, now: datetime) -> rules.AccountAvailability:
             return rules.set_zoom_state(s, state, now)
 
-        def side_effect(db: Any) -> None:
+        def side_effect(db: Transaction) -> None:
             self.rows.end_in(db, account_id, state, self._now(), problem)
 
         document = self.relay.service.change(account_id, transition, cause, side_effect)
@@ -289,7 +290,7 @@ class ZoomIntegration:
         def transition(s: rules.AccountAvailability, now: datetime) -> rules.AccountAvailability:
             return rules.set_zoom_state(s, "expired", now)
 
-        def side_effect(db: Any) -> None:
+        def side_effect(db: Transaction) -> None:
             self.rows.end_in(db, account_id, "expired", self._now())
 
         with contextlib.suppress(AccountGone):

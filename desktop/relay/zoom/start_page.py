@@ -39,7 +39,6 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from desktop.core.wire import iso, parse_iso
 from desktop.relay.config import RelaySettings
 from desktop.relay.relay import Relay
 from desktop.relay.zoom.connecting import STATE_LIFETIME, _state_hash
@@ -131,20 +130,14 @@ class ConnectStarts:
         assert self.vault is not None  # begin_connect refuses without Zoom configured
         state = parse_qs(urlsplit(authorize_url).query)["state"][0]
         ticket = secrets.token_urlsafe(32)
-        now = iso(self._now())
-        with self.relay.store.transaction() as db:
-            db.execute(
-                "INSERT INTO oauth_starts (ticket_hash, state_hash, authorize_url)"
-                " VALUES (?, ?, ?)",
-                (_digest(ticket), _state_hash(state), self.vault.seal(authorize_url)),
-            )
-            db.execute(
-                "DELETE FROM oauth_states WHERE account_id = ? AND state_hash NOT IN"
-                " (SELECT state_hash FROM oauth_states WHERE account_id = ?"
-                "  ORDER BY expires_at DESC, rowid DESC LIMIT ?)",
-                (account_id, account_id, self.settings.zoom_pending_connects),
-            )
-            db.execute("DELETE FROM oauth_states WHERE expires_at <= ?", (now,))
+        self.relay.store.add_connect_start(
+            _digest(ticket),
+            _state_hash(state),
+            self.vault.seal(authorize_url),
+            account_id,
+            self.settings.zoom_pending_connects,
+            self._now(),
+        )
         # Re-plan the purge on every connect: cheap, and right even if the clock moved.
         if self._wake_event is not None:
             self._wake_event.set()
@@ -155,46 +148,32 @@ class ConnectStarts:
         first browser to open it is bound to it; any other is refused."""
         if not ticket or self.vault is None:
             return EXPIRED
-        row = self.relay.store.connection.execute(
-            "SELECT s.authorize_url, s.binding_hash, o.expires_at, a.email FROM oauth_starts s"
-            " JOIN oauth_states o ON o.state_hash = s.state_hash"
-            " JOIN accounts a ON a.id = o.account_id WHERE s.ticket_hash = ?",
-            (_digest(ticket),),
-        ).fetchone()
-        if row is None or parse_iso(row[2]) <= self._now():
+        start = self.relay.store.connect_start(_digest(ticket))
+        if start is None or start.expires_at <= self._now():
             return EXPIRED
         try:
-            authorize_url = self.vault.unseal(row[0])
+            authorize_url = self.vault.unseal(start.authorize_url)
         except VaultError as exc:
             # Only after a key rotation that retired the key it was sealed with.
             log.warning("a pending Zoom connect cannot be decrypted: %s", exc)
             return EXPIRED
-        if row[1] is not None:
+        if start.binding_hash is not None:
             # Opened before: only by this browser (a reload, or Back from Zoom).
-            if not _same(cookie, row[1]):
+            if not _same(cookie, start.binding_hash):
                 return OPENED_ELSEWHERE
             assert cookie is not None
-            return Opened(row[3], authorize_url, cookie)
+            return Opened(start.email, authorize_url, cookie)
         # One binding per browser, shared by its pending connects: a second Connect
         # in another tab must not break the first one's callback.
         binding = cookie if cookie and _WELL_FORMED.fullmatch(cookie) else secrets.token_urlsafe(32)
-        with self.relay.store.transaction() as db:
-            bound = db.execute(
-                "UPDATE oauth_starts SET binding_hash = ?"
-                " WHERE ticket_hash = ? AND binding_hash IS NULL",
-                (_digest(binding), _digest(ticket)),
-            ).rowcount
-        return Opened(row[3], authorize_url, binding) if bound == 1 else OPENED_ELSEWHERE
+        bound = self.relay.store.bind_connect_start(_digest(ticket), _digest(binding))
+        return Opened(start.email, authorize_url, binding) if bound else OPENED_ELSEWHERE
 
     def binding_refusal(self, state: str, cookie: str | None) -> Refusal | None:
         """At the callback: a refusal unless this browser opened the start page of
         ``state``. An unknown state is left to the callback to report."""
-        row = self.relay.store.connection.execute(
-            "SELECT s.binding_hash FROM oauth_states o"
-            " LEFT JOIN oauth_starts s ON s.state_hash = o.state_hash WHERE o.state_hash = ?",
-            (_state_hash(state),),
-        ).fetchone()
-        if row is None or _same(cookie, row[0]):
+        found = self.relay.store.connect_binding(_state_hash(state))
+        if found is None or _same(cookie, found[0]):
             return None
         return NOT_BOUND
 
@@ -203,14 +182,10 @@ class ConnectStarts:
     def purge(self) -> datetime | None:
         """Delete expired pending connects; when the next one expires (``None``: none)."""
         store = self.relay.store
-        with store.transaction() as db:
-            gone = db.execute(
-                "DELETE FROM oauth_states WHERE expires_at <= ?", (iso(self._now()),)
-            ).rowcount
+        gone = store.purge_oauth_states(self._now())
         if gone:
             log.info("purged %d expired Zoom connect link(s)", gone)
-        row = store.connection.execute("SELECT MIN(expires_at) FROM oauth_states").fetchone()
-        return None if row[0] is None else parse_iso(row[0])
+        return store.next_oauth_expiry()
 
     async def start(self) -> None:
         self._wake_event = asyncio.Event()

@@ -157,7 +157,18 @@ class ZoomTokens:
             self._expire(account_id, connection.refresh_token)
             raise ZoomConnectionExpired() from exc
         sealed = self.seal(grant, connection.api_url)
-        if not self.rows.replace_tokens(account_id, connection.refresh_token, sealed):
+        old_sealed = connection.refresh_token
+
+        def still_ours(current: bytes) -> bool:
+            # The same sealed bytes, or the same token re-sealed by a key rotation.
+            if current == old_sealed:
+                return True
+            try:
+                return vault.unseal(current) == refresh
+            except VaultError:
+                return False
+
+        if not self.rows.replace_tokens(account_id, still_ours, sealed):
             # Disconnected or reconnected while Zoom answered: this pair is nobody's.
             # Revoke it only if no connection took over (a revoke may end them all).
             now_row = self.rows.get(account_id)

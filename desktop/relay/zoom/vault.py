@@ -62,10 +62,22 @@ class TokenVault:
     def __init__(self, keys: Sequence[str], source: str = "the key list") -> None:
         if not keys:
             raise VaultError(f"{source} has no token key")
-        self._fernet = MultiFernet(
-            [_fernet(key, f"key {n} of {source}") for n, key in enumerate(keys, 1)]
-        )
+        fernets = [_fernet(key, f"key {n} of {source}") for n, key in enumerate(keys, 1)]
+        self._fernet = MultiFernet(fernets)
+        self._newest = fernets[0]
         self.source = source
+
+    def sealed_with_newest(self, sealed: bytes) -> bool:
+        """Whether ``sealed`` is already encrypted under the newest key."""
+        try:
+            self._newest.decrypt(bytes(sealed))
+        except InvalidToken:
+            return False
+        return True
+
+    def reseal_if_old(self, sealed: bytes) -> bytes | None:
+        """Re-encrypt under the newest key; ``None`` if it already is."""
+        return None if self.sealed_with_newest(sealed) else self.reseal(sealed)
 
     def seal(self, secret: str) -> bytes:
         return self._fernet.encrypt(secret.encode("utf-8"))
@@ -115,6 +127,15 @@ def open_vault(settings: RelaySettings, create: bool = True) -> TokenVault:
     """The vault for these settings; creates the key file if there are no keys."""
     if settings.token_keys:
         return TokenVault(settings.token_keys, "PROFITRINGER_TOKEN_KEYS")
+    if settings.shared_database:
+        # Every relay on the database must hold the same keys: a key file in one
+        # relay's data dir would seal tokens the others cannot read.
+        raise VaultError(
+            "with PostgreSQL (PROFITRINGER_DATABASE_URL) the Zoom token keys must come "
+            "from PROFITRINGER_TOKEN_KEYS, the same on every relay; make one with: "
+            "python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        )
     path = key_file(settings)
     if not path.exists():
         if not create:
@@ -131,32 +152,11 @@ def open_vault(settings: RelaySettings, create: bool = True) -> TokenVault:
 
 
 def reencrypt_all(store: Store, vault: TokenVault) -> int:
-    """Re-encrypt every stored Zoom secret under the vault's newest key, in one
-    transaction. Returns how many values were re-encrypted."""
-    count = 0
-    with store.transaction() as db:
-        rows = db.execute(
-            "SELECT account_id, access_token, refresh_token FROM zoom_connections"
-            " WHERE access_token IS NOT NULL OR refresh_token IS NOT NULL"
-        ).fetchall()
-        for row in rows:
-            access = None if row[1] is None else vault.reseal(row[1])
-            refresh = None if row[2] is None else vault.reseal(row[2])
-            db.execute(
-                "UPDATE zoom_connections SET access_token = ?, refresh_token = ?"
-                " WHERE account_id = ?",
-                (access, refresh, row[0]),
-            )
-            count += (access is not None) + (refresh is not None)
-        for state_hash, verifier in db.execute(
-            "SELECT state_hash, code_verifier FROM oauth_states"
-        ).fetchall():
-            db.execute(
-                "UPDATE oauth_states SET code_verifier = ? WHERE state_hash = ?",
-                (vault.reseal(verifier), state_hash),
-            )
-            count += 1
-    return count
+    """Re-encrypt every stored Zoom secret not yet under the vault's newest key, in
+    one transaction (its rows locked: a refresh on another relay waits for it).
+    Returns how many values were re-encrypted."""
+    with store.transaction() as tx:
+        return tx.reseal_all(vault.reseal_if_old)
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,54 @@ class Rotation:
     message: str
 
 
+def rotate_shared(store: Store, keys: Sequence[str], reencrypt: bool) -> Rotation:
+    """Key rotation on a shared (PostgreSQL) database, while the relays run.
+
+    Without ``reencrypt``: a new key and the steps to roll it out (every relay
+    must be able to read a value before any relay seals one with it). With it:
+    re-encrypt every stored value under the first key of ``keys`` now, in one
+    transaction, and check that nothing needs the other keys any more."""
+    if not keys:
+        raise VaultError(
+            "with PostgreSQL the token keys come from PROFITRINGER_TOKEN_KEYS; set it to "
+            "the keys the relays use, newest first"
+        )
+    vault = TokenVault(keys, "PROFITRINGER_TOKEN_KEYS")
+    if not reencrypt:
+        new_key = generate_key()
+        old = ",".join(keys)
+        return Rotation(
+            0,
+            f"{new_key},{old}",
+            "The relays share the keys in PROFITRINGER_TOKEN_KEYS. Roll the new key out "
+            "while they run: (1) on every relay set PROFITRINGER_TOKEN_KEYS="
+            f"{old},NEW (the new key last: it reads with it, still seals with the old) and "
+            "restart them one by one; (2) then set it to the value below (the new key "
+            "first) and restart them one by one; (3) then run: profitringer relay "
+            "rotate-key --retire-old, with that value, to re-encrypt every stored token "
+            "under the new key. Only then remove the old keys, on every relay.",
+        )
+    count = reencrypt_all(store, vault)
+    newest = TokenVault(keys[:1], "the first key of PROFITRINGER_TOKEN_KEYS")
+    with store.transaction() as tx:
+        left = tx.reseal_all(lambda sealed: None if newest.sealed_with_newest(sealed) else sealed)
+        if left:
+            raise VaultError(f"{left} stored value(s) are still not under the first key")
+    retired = f" The other {len(keys) - 1} key(s) may now go" if len(keys) > 1 else ""
+    return Rotation(
+        count,
+        keys[0],
+        f"Re-encrypted {count} stored value(s) under the first key of "
+        f"PROFITRINGER_TOKEN_KEYS; every stored Zoom token is under it now.{retired}: set "
+        "PROFITRINGER_TOKEN_KEYS to the value below on every relay.",
+    )
+
+
 def rotate_key(settings: RelaySettings, store: Store, retire_old: bool = False) -> Rotation:
-    """Make a new key and put it first. Run it while the relay is stopped."""
+    """Make a new key and put it first. Run it while the relay is stopped (with a
+    SQLite file); with PostgreSQL see :func:`rotate_shared`."""
+    if store.shared:
+        return rotate_shared(store, settings.token_keys, reencrypt=retire_old)
     new_key = generate_key()
     if settings.token_keys:
         TokenVault(settings.token_keys, "PROFITRINGER_TOKEN_KEYS")  # the old ones must be valid

@@ -28,12 +28,11 @@ def stored_tokens(data_dir: Path, vault: TokenVault) -> Store:
     """A database with one account and sealed Zoom tokens."""
     store = Store.open(data_dir)
     account = store.add_account("a@example.com", "hash", now_utc())
-    with store.transaction() as db:
-        db.execute(
-            "INSERT INTO zoom_connections (account_id, zoom_user_id, state, since,"
-            " access_token, refresh_token) VALUES (?, 'z', 'connected', 'now', ?, ?)",
-            (account.id, vault.seal("access-secret"), vault.seal("refresh-secret")),
-        )
+    store.connection.execute(
+        "INSERT INTO zoom_connections (account_id, zoom_user_id, state, since,"
+        " access_token, refresh_token) VALUES (?, 'z', 'connected', 'now', ?, ?)",
+        (account.id, vault.seal("access-secret"), vault.seal("refresh-secret")),
+    )
     return store
 
 
