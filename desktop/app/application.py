@@ -23,7 +23,6 @@ from desktop.app.controller import ClientFactory, TrayController
 from desktop.app.icons import IconSet
 from desktop.app.menu import TrayMenu
 from desktop.app.notifier import Notifier, TrayNotifier
-from desktop.app.settings import SettingsStore
 from desktop.app.shell import AppShell, ask_yes_no
 from desktop.app.status_window import StatusWindow, WindowNotifier
 from desktop.app.tray import TrayIcon
@@ -31,6 +30,7 @@ from desktop.app.wake import WakeWatcher
 from desktop.client.api import RelayClient, normalize_backend_url
 from desktop.client.credentials import TokenKeyring
 from desktop.client.live import Backoff
+from desktop.client.settings import SettingsStore
 from desktop.core.wire import now_utc
 
 log = logging.getLogger(__name__)

@@ -230,9 +230,9 @@ def _run_tray(
 
     from desktop.app.application import AppOptions, TrayApplication
     from desktop.app.main import setup_logging
-    from desktop.app.settings import AppSettings, SettingsStore
     from desktop.app.signals import QuitOnSignals
     from desktop.client.credentials import TokenKeyring
+    from desktop.client.settings import AppSettings, SettingsStore
     from desktop.demo.sim_window import SimulateZoomWindow
 
     if offscreen:

@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from desktop.app.application import TrayApplication
-from desktop.app.settings import AppSettings, SettingsStore
 from desktop.client.credentials import TokenKeyring
+from desktop.client.settings import AppSettings, SettingsStore
 from tests.app.conftest import FakeRelay
 from tests.client.documents import document
 from tests.support.tray import AppFactory, Desktop

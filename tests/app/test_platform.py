@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from desktop.app.autostart import RUN_VALUE_NAME, LoginItem
-from desktop.app.settings import AppSettings, SettingsDialog, SettingsStore
+from desktop.app.settings import SettingsDialog
 from desktop.app.single_instance import SingleInstance, instance_key
 from desktop.client import paths
+from desktop.client.settings import AppSettings, SettingsStore
 
 
 def test_second_instance_asks_the_first_to_show(qtbot: Any, tmp_path: Path) -> None:
