@@ -117,7 +117,7 @@ class DemoWorld:
                     "PROFITRINGER_ZOOM_API_URL": sim_url,
                     "PROFITRINGER_PUBLIC_URL": relay_url,
                     # The demo restarts quickly; reconcile with Zoom soon after.
-                    "PROFITRINGER_RECONCILE_AFTER": "600",
+                    "PROFITRINGER_ZOOM_RECONCILE_AFTER": "600",
                 },
             )
         )

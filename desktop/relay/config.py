@@ -169,9 +169,14 @@ class RelaySettings:
         settings.zoom_refresh_token_lifetime = _float(
             env, "ZOOM_REFRESH_TOKEN_LIFETIME", settings.zoom_refresh_token_lifetime
         )
-        settings.zoom_reconcile_after = _float(
-            env, "RECONCILE_AFTER", settings.zoom_reconcile_after
+        # ZOOM_RECONCILE_AFTER is the documented name; RECONCILE_AFTER (the
+        # first one, without ZOOM_) keeps working when the new one is unset.
+        reconcile_name = (
+            "ZOOM_RECONCILE_AFTER"
+            if env.get(ENV_PREFIX + "ZOOM_RECONCILE_AFTER")
+            else "RECONCILE_AFTER"
         )
+        settings.zoom_reconcile_after = _float(env, reconcile_name, settings.zoom_reconcile_after)
         settings.zoom_retry_delay = _float(env, "ZOOM_RETRY_DELAY", settings.zoom_retry_delay)
         settings.zoom_http_timeout = _float(env, "ZOOM_HTTP_TIMEOUT", settings.zoom_http_timeout)
         settings.session_lifetime = _float(env, "SESSION_LIFETIME", settings.session_lifetime)

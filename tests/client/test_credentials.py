@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from keyring.backends.fail import Keyring as FailKeyring
-from keyring.errors import KeyringLocked, PasswordSetError
+from keyring.errors import KeyringLocked, NoKeyringError, PasswordSetError
 
 from desktop.client.credentials import SERVICE_NAME, CredentialError, TokenKeyring
 
@@ -55,6 +55,11 @@ class Refusing:
     ("error", "title"),
     [
         (KeyringLocked("locked"), "Keyring is locked"),
+        # matched by class, not by name: a backend's own subclass is still locked …
+        (type("VaultLocked", (KeyringLocked,), {})("locked"), "Keyring is locked"),
+        (type("NoDBusKeyring", (NoKeyringError,), {})("none"), "Cannot remember your sign-in"),
+        # … and a stranger that only shares the name is not
+        (type("KeyringLocked", (Exception,), {})("x"), "Cannot use the keyring"),
         (PasswordSetError("no"), "Cannot use the keyring"),
         (RuntimeError("dbus went away"), "Cannot use the keyring"),
     ],
