@@ -24,7 +24,7 @@ version=$("$exe" --version)
 echo "bundle: $version"
 [[ "$version" == "profitringer $(python -c 'import desktop; print(desktop.__version__)')" ]]
 
-port=$(python -c 'from desktop.relay.server import free_port; print(free_port())')
+port=$(python -c 'from desktop.serving import free_port; print(free_port())')
 "$exe" relay --data-dir "$work/relay" --port "$port" 2>"$work/relay.log" &
 relay_pid=$!
 python - "$port" "$relay_pid" <<'PY'

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from desktop import __version__
-from desktop.relay.server import free_port
+from desktop.serving import free_port
 
 CMD = [sys.executable, "-m", "desktop"]
 

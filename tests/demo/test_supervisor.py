@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from desktop.demo.supervisor import MAX_RESTARTS, ChildError, ChildSpec, Supervisor
-from desktop.relay.server import free_port
+from desktop.serving import free_port
 from tests.support.waiting import wait_until
 
 
