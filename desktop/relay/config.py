@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from desktop import dirs
+
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8765
 ENV_PREFIX: Final = "PROFITRINGER_"
@@ -18,9 +20,7 @@ ZOOM_LINK_POLICIES: Final = ("any", "email", "domain")
 
 def default_data_dir() -> Path:
     """Where the relay keeps its database and key file unless told otherwise."""
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "profitringer" / "relay"
+    return dirs.user_data_dir() / "relay"
 
 
 def default_password_workers() -> int:
