@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.logcheck import _fail_on_unexpected_logs  # noqa: F401 - autouse
+
 # Before anything imports Qt: no screen here unless a screen test asks for one.
 if not os.environ.get("PROFITRINGER_SCREEN_TESTS"):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"

@@ -108,6 +108,7 @@ def test_windows_run_key(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.expect_log("settings file unreadable, using defaults")
 def test_settings_round_trip_and_bad_files(tmp_path: Path) -> None:
     store = SettingsStore(tmp_path / "cfg")
     assert store.load() == AppSettings()

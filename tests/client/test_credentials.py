@@ -27,6 +27,7 @@ def test_round_trip_in_the_configured_keyring(memory_keyring: Any) -> None:
     assert store.load("http://r:1", "ada@example.com") is None
 
 
+@pytest.mark.expect_log("keyring (read|write|delete) failed: NoKeyringError")
 def test_no_keyring_is_a_readable_error() -> None:
     store = TokenKeyring(FailKeyring())
     for call in (
@@ -51,6 +52,7 @@ class Refusing:
         raise self.error
 
 
+@pytest.mark.expect_log("keyring write failed")
 @pytest.mark.parametrize(
     ("error", "title"),
     [
