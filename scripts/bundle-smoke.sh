@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
-# Build the PyInstaller bundle (build.spec) and smoke-test the built executable:
-# --version, the relay serving /healthz and the web page, and the tray starting offscreen and
-# exiting cleanly on request.
+# Build the PyInstaller bundle (build.spec) from the locked dependencies
+# (requirements.lock) and smoke-test the built executable: --version, the relay
+# serving /healthz and the web page, and the tray starting offscreen and exiting
+# cleanly on request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 
+# The bundle is built from exactly the locked versions (scripts/setup.sh installs
+# requirements.lock): refuse to build from anything else.
+python - <<'PY'
+import importlib.metadata, re, sys
+pins = dict(re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", open("requirements.lock").read(), re.M))
+wrong = []
+for name, version in pins.items():
+    try:
+        installed = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        installed = "missing"
+    if installed != version:
+        wrong.append(f"{name} {installed} (locked: {version})")
+if wrong:
+    sys.exit("bundle: .venv differs from requirements.lock (run scripts/setup.sh): " + ", ".join(wrong))
+print(f"bundle: building from the {len(pins)} locked versions of requirements.lock")
+PY
 echo "bundle: building with PyInstaller"
 pyinstaller --noconfirm --log-level ERROR build.spec >/dev/null
 exe="$PWD/dist/profitringer/profitringer"
@@ -24,7 +42,7 @@ version=$("$exe" --version)
 echo "bundle: $version"
 [[ "$version" == "profitringer $(python -c 'import desktop; print(desktop.__version__)')" ]]
 
-port=$(python -c 'from desktop.relay.server import free_port; print(free_port())')
+port=$(python -c 'from desktop.serving import free_port; print(free_port())')
 "$exe" relay --data-dir "$work/relay" --port "$port" 2>"$work/relay.log" &
 relay_pid=$!
 python - "$port" "$relay_pid" <<'PY'

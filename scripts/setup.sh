@@ -47,12 +47,17 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-# Reinstall only when pyproject.toml changed since the last install.
+# Reinstall only when pyproject.toml or the lock changed since the last install.
+# requirements.lock pins every dependency (test and build tools too) with its
+# hashes, so the tests and the bundle (scripts/bundle-smoke.sh) get exactly the
+# same versions everywhere; regenerate it after changing pyproject.toml:
+#   .venv/bin/pip-compile --generate-hashes --strip-extras --extra test --extra build \
+#     --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 stamp=.venv/.profitringer-installed
-digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+digest=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
-  echo "setup: installing the project and its test tools into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,build]'
+  echo "setup: installing the locked dependencies and the project into .venv"
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
   echo "$digest" >"$stamp"
 fi

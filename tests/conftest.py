@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.logcheck import _fail_on_unexpected_logs  # noqa: F401 - autouse
 
 # Before anything imports Qt: no screen here unless a screen test asks for one.
 if not os.environ.get("PROFITRINGER_SCREEN_TESTS"):
@@ -27,29 +28,9 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_H
 if os.environ.get("PROFITRINGER_SCREEN_TESTS") != "bus":
     os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-
-
-def _loopback_only(address: Any) -> None:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-        if not (host.startswith("127.") or host in ("::1", "localhost")):
-            raise ConnectionRefusedError(f"tests may not reach the network ({host})")
-
-
-def _guarded_connect(self: socket.socket, address: Any) -> None:
-    _loopback_only(address)
-    _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
-    _loopback_only(address)
-    return _real_connect_ex(self, address)
-
-
-socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+# No network: pytest-socket (its options in pyproject.toml's addopts) lets a
+# test connect to loopback (127.0.0.0/8, ::1, localhost) and to unix sockets
+# only; anything else fails the test with SocketConnectBlockedError.
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from desktop import __version__
-from desktop.relay.server import free_port
+from desktop.serving import free_port
 
 CMD = [sys.executable, "-m", "desktop"]
 
@@ -98,3 +98,16 @@ def test_relay_serves_within_seconds_with_no_setup(tmp_path: Path) -> None:
     assert "s3cret-password" not in stderr
     assert token not in stderr
     assert "POST /api/v1/sessions 201" in stderr
+
+
+def test_the_version_is_written_once() -> None:
+    """pyproject.toml takes its version from ``desktop.__version__``."""
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads(Path(__file__).parents[1].joinpath("pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "desktop.__version__"}
+    assert importlib.metadata.version("profitringer-desktop") == __version__

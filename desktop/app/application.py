@@ -23,7 +23,6 @@ from desktop.app.controller import ClientFactory, TrayController
 from desktop.app.icons import IconSet
 from desktop.app.menu import TrayMenu
 from desktop.app.notifier import Notifier, TrayNotifier
-from desktop.app.settings import SettingsStore
 from desktop.app.shell import AppShell, ask_yes_no
 from desktop.app.status_window import StatusWindow, WindowNotifier
 from desktop.app.tray import TrayIcon
@@ -31,6 +30,7 @@ from desktop.app.wake import WakeWatcher
 from desktop.client.api import RelayClient, normalize_backend_url
 from desktop.client.credentials import TokenKeyring
 from desktop.client.live import Backoff
+from desktop.client.settings import SettingsStore
 from desktop.core.wire import now_utc
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class TrayApplication(QObject):
         *,
         keyring: TokenKeyring | None = None,
         notifier: Notifier | None = None,
+        wrap_notifier: Callable[[Notifier], Notifier] | None = None,
         browser: Callable[[str], object] = open_in_browser,
         clipboard: Callable[[str], None] = copy_to_clipboard,
         confirm: Callable[[str, str], bool] = ask_yes_no,
@@ -105,7 +106,10 @@ class TrayApplication(QObject):
         default_notifier: Notifier = (
             TrayNotifier(qt_tray) if qt_tray is not None else window_notifier
         )
-        self.notifier: Notifier = notifier or default_notifier
+        # ``wrap_notifier`` decorates whichever notifier is chosen (the demo
+        # narrates every notification in the terminal as well).
+        chosen = notifier or default_notifier
+        self.notifier: Notifier = wrap_notifier(chosen) if wrap_notifier else chosen
         self.controller = TrayController(
             self.bridge,
             store,

@@ -18,7 +18,6 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.app.bridge import AsyncBridge
 from desktop.app.notifier import Notifier
-from desktop.app.settings import AppSettings, SettingsStore
 from desktop.client.api import (
     Account,
     MeetingLink,
@@ -30,6 +29,7 @@ from desktop.client.api import (
 )
 from desktop.client.credentials import CredentialError, TokenKeyring
 from desktop.client.presentation import TrayModel, TrayStatus
+from desktop.client.settings import AppSettings, SettingsStore
 from desktop.core.wire import MessageType, StateDocument, now_utc
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ The same menu serves the tray icon and the status window.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from PySide6.QtCore import QObject
@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
 from desktop.app.controller import TrayController
+from desktop.client.presentation import MenuEntry, MenuState, menu_entries
 
 
 class Shell(Protocol):
@@ -69,152 +70,85 @@ class TrayMenu:
     def action_ids(self) -> list[str]:
         return list(self._actions)
 
-    def _add(
-        self,
-        menu: QMenu,
-        action_id: str,
-        text: str,
-        slot: Callable[[], None] | None = None,
-        *,
-        enabled: bool = True,
-        checked: bool | None = None,
-        group: QActionGroup | None = None,
-    ) -> QAction:
-        action = QAction(text, menu)
-        action.setObjectName(action_id)
-        action.setEnabled(enabled)
-        if checked is not None:
-            action.setCheckable(True)
-            action.setChecked(checked)
-        if group is not None:
-            group.addAction(action)
-        if slot is not None:
-            action.triggered.connect(lambda _checked=False, run=slot: run())
-        menu.addAction(action)
-        self._actions[action_id] = action
-        return action
+    def _slots(self) -> dict[str, Callable[[], None]]:
+        """What each entry id does; the entries themselves come from
+        :func:`desktop.client.presentation.menu_entries`."""
+        controller, shell = self._controller, self._shell
+        document = controller.document
+        zoom_email = document.zoom_email if document else None
+        ringer_on = bool(document and document.ringer_on)
+        auto_pause = bool(document and document.auto_pause)
+
+        def disconnect() -> None:
+            if shell.confirm_disconnect_zoom(zoom_email):
+                controller.disconnect_zoom()
+
+        return {
+            "sign_in": lambda: shell.show_sign_in(""),
+            "settings": shell.show_settings,
+            "diagnostics": shell.copy_diagnostics,
+            "quit": shell.quit,
+            "availability.available": lambda: controller.set_preferred("available"),
+            "availability.unavailable": lambda: controller.set_preferred("unavailable"),
+            "override.meeting": controller.take_calls_during_meeting,
+            "override.pause_30": lambda: controller.pause_for(30),
+            "override.pause_60": lambda: controller.pause_for(60),
+            "override.manual": controller.pause_until_resumed,
+            "override.clear": controller.clear_override,
+            "ringer": lambda: controller.set_ringer(not ringer_on),
+            "auto_pause": lambda: controller.set_auto_pause(not auto_pause),
+            "zoom.reconnect": controller.connect_zoom,
+            "zoom.connect": controller.connect_zoom,
+            "zoom.disconnect": disconnect,
+            "meeting": controller.new_meeting,
+            "sign_out": controller.sign_out,
+        }
+
+    def _fill(
+        self, menu: QMenu, entries: Iterable[MenuEntry], slots: dict[str, Callable[[], None]]
+    ) -> None:
+        groups: dict[str, QActionGroup] = {}
+        for entry in entries:
+            if entry.separator:
+                menu.addSeparator()
+                continue
+            if entry.children:
+                submenu = menu.addMenu(entry.text)
+                submenu.setObjectName(entry.id)
+                submenu.setEnabled(entry.enabled)
+                self._owned.append(submenu)
+                self._fill(submenu, entry.children, slots)
+                continue
+            action = QAction(entry.text, menu)
+            action.setObjectName(entry.id)
+            action.setEnabled(entry.enabled)
+            if entry.checked is not None:
+                action.setCheckable(True)
+                action.setChecked(entry.checked)
+            if entry.group is not None:
+                group = groups.get(entry.group)
+                if group is None:
+                    group = groups[entry.group] = QActionGroup(menu)
+                    group.setExclusive(True)
+                    self._owned.append(group)
+                group.addAction(action)
+            slot = slots.get(entry.id)
+            if slot is not None:
+                action.triggered.connect(lambda _checked=False, run=slot: run())
+            menu.addAction(action)
+            self._actions[entry.id] = action
 
     def rebuild(self) -> None:
-        menu, controller, shell = self.menu, self._controller, self._shell
-        menu.clear()
+        self.menu.clear()
         self._actions.clear()
         for owned in self._owned:
             owned.deleteLater()
         self._owned.clear()
-        status = controller.status()
-        self._add(menu, "status", status.title, enabled=False)
-        if status.zoom_problem is not None:
-            self._add(menu, "zoom_status", status.zoom_problem, enabled=False)
-        menu.addSeparator()
-        if not controller.signed_in:
-            self._add(menu, "sign_in", "Sign in…", lambda: shell.show_sign_in(""))
-            menu.addSeparator()
-            self._add(menu, "settings", "Settings…", shell.show_settings)
-            self._add(menu, "diagnostics", "Copy diagnostics", shell.copy_diagnostics)
-            self._add(menu, "quit", "Quit", shell.quit)
-            return
-        document = controller.document
-        live = document is not None
-
-        group = QActionGroup(menu)
-        group.setExclusive(True)
-        self._owned.append(group)
-        preferred = document.preferred if document else None
-        # The choice is what the person wants outside meetings; saying so keeps
-        # a checked "Available" from reading as a contradiction while a meeting
-        # pauses the ringer.
-        self._add(menu, "availability.heading", "When not in a meeting:", enabled=False)
-        self._add(
-            menu,
-            "availability.available",
-            "Available",
-            lambda: controller.set_preferred("available"),
-            enabled=live,
-            checked=preferred == "available",
-            group=group,
+        controller = self._controller
+        state = MenuState(
+            status=controller.status(),
+            signed_in=controller.signed_in,
+            email=controller.settings.email,
+            document=controller.document,
         )
-        self._add(
-            menu,
-            "availability.unavailable",
-            "Unavailable",
-            lambda: controller.set_preferred("unavailable"),
-            enabled=live,
-            checked=preferred == "unavailable",
-            group=group,
-        )
-
-        override = menu.addMenu("Override")
-        override.setObjectName("override")
-        self._owned.append(override)
-        override.setEnabled(live)
-        in_meeting = bool(document and document.in_meeting)
-        self._add(
-            override,
-            "override.meeting",
-            "Take calls during this meeting",
-            controller.take_calls_during_meeting,
-            enabled=live and in_meeting,
-        )
-        self._add(
-            override, "override.pause_30", "Pause for 30 minutes", lambda: controller.pause_for(30)
-        )
-        self._add(
-            override, "override.pause_60", "Pause for 1 hour", lambda: controller.pause_for(60)
-        )
-        self._add(
-            override, "override.manual", "Pause until I resume", controller.pause_until_resumed
-        )
-        override.addSeparator()
-        self._add(
-            override,
-            "override.clear",
-            "Clear override (resume)",
-            controller.clear_override,
-            enabled=bool(document and document.override is not None),
-        )
-
-        ringer_on = bool(document and document.ringer_on)
-        self._add(
-            menu,
-            "ringer",
-            "Ringer on",
-            lambda: controller.set_ringer(not ringer_on),
-            enabled=live,
-            checked=ringer_on,
-        )
-        auto_pause = bool(document and document.auto_pause)
-        self._add(
-            menu,
-            "auto_pause",
-            "Pause during Zoom meetings",
-            lambda: controller.set_auto_pause(not auto_pause),
-            enabled=live,
-            checked=auto_pause,
-        )
-        menu.addSeparator()
-
-        zoom_state = document.zoom_state if document else None
-        if zoom_state == "expired":
-            self._add(menu, "zoom.reconnect", "Reconnect Zoom…", controller.connect_zoom)
-        elif zoom_state == "disconnected":
-            self._add(menu, "zoom.connect", "Connect Zoom…", controller.connect_zoom)
-        if zoom_state in ("connected", "expired"):
-            zoom_email = document.zoom_email if document else None
-
-            def disconnect() -> None:
-                if shell.confirm_disconnect_zoom(zoom_email):
-                    controller.disconnect_zoom()
-
-            self._add(menu, "zoom.disconnect", "Disconnect Zoom…", disconnect)
-        self._add(
-            menu,
-            "meeting",
-            "New meeting link",
-            controller.new_meeting,
-            enabled=live and zoom_state == "connected",
-        )
-        menu.addSeparator()
-        self._add(menu, "settings", "Settings…", shell.show_settings)
-        self._add(menu, "diagnostics", "Copy diagnostics", shell.copy_diagnostics)
-        self._add(menu, "sign_out", f"Sign out ({controller.settings.email})", controller.sign_out)
-        self._add(menu, "quit", "Quit", shell.quit)
+        self._fill(self.menu, menu_entries(state), self._slots())

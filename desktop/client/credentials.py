@@ -55,14 +55,22 @@ class TokenKeyring:
     @staticmethod
     def _failure(exc: BaseException) -> CredentialError:
         name = type(exc).__name__
-        if name == "NoKeyringError":
+        try:
+            # Imported here, on failure only: the keyring stays a lazy import.
+            from keyring.errors import KeyringLocked, NoKeyringError
+        except Exception:  # a broken install: no keyring error classes to match
+            no_keyring: tuple[type[BaseException], ...] = ()
+            locked: tuple[type[BaseException], ...] = ()
+        else:
+            no_keyring, locked = (NoKeyringError,), (KeyringLocked,)
+        if isinstance(exc, no_keyring):
             return CredentialError(
                 "Cannot remember your sign-in",
                 "No system keyring is available, so you will need to sign in again "
                 "next time the app starts. Install or unlock a keyring "
                 "(for example GNOME Keyring or KWallet) to stay signed in.",
             )
-        if name == "KeyringLocked":
+        if isinstance(exc, locked):
             return CredentialError(
                 "Keyring is locked",
                 "Your system keyring is locked, so the sign-in cannot be remembered. "

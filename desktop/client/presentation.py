@@ -231,3 +231,125 @@ class TrayModel:
             self._stale = False
         own = self._own_actions_in_flight > 0 and document.cause in OWN_ACTION_CAUSES
         return decide_notification(previous, document, kind, own, self.prefs)
+
+
+@dataclass(frozen=True)
+class MenuState:
+    """What the menu is built from: the status line, whether someone is signed
+    in (and who), and the last state document (``None`` while offline)."""
+
+    status: TrayStatus
+    signed_in: bool
+    email: str = ""
+    document: StateDocument | None = None
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One line of the tray's menu, decided here and only drawn by Qt.
+
+    ``id`` is stable (``"availability.available"``, ``"override.pause_30"``,
+    ``"zoom.connect"``, …); the Qt layer maps it to what the entry does. A
+    separator has ``separator=True`` and no id; a submenu has ``children``.
+    ``checked`` is ``None`` for an entry that cannot be checked; entries with
+    the same ``group`` are mutually exclusive.
+    """
+
+    id: str = ""
+    text: str = ""
+    enabled: bool = True
+    checked: bool | None = None
+    group: str | None = None
+    children: tuple[MenuEntry, ...] = ()
+    separator: bool = False
+
+
+SEPARATOR: Final = MenuEntry(separator=True)
+
+
+def menu_entries(state: MenuState) -> list[MenuEntry]:
+    """The tray's menu, top to bottom, for ``state``."""
+    status = state.status
+    entries = [MenuEntry("status", status.title, enabled=False)]
+    if status.zoom_problem is not None:
+        entries.append(MenuEntry("zoom_status", status.zoom_problem, enabled=False))
+    entries.append(SEPARATOR)
+    tail = [
+        MenuEntry("settings", "Settings…"),
+        MenuEntry("diagnostics", "Copy diagnostics"),
+    ]
+    if not state.signed_in:
+        return [
+            *entries,
+            MenuEntry("sign_in", "Sign in…"),
+            SEPARATOR,
+            *tail,
+            MenuEntry("quit", "Quit"),
+        ]
+    document = state.document
+    live = document is not None
+    preferred = document.preferred if document else None
+    in_meeting = bool(document and document.in_meeting)
+    has_override = bool(document and document.override is not None)
+    zoom_state = document.zoom_state if document else None
+    entries += [
+        # The choice is what the person wants outside meetings; saying so keeps
+        # a checked "Available" from reading as a contradiction while a meeting
+        # pauses the ringer.
+        MenuEntry("availability.heading", "When not in a meeting:", enabled=False),
+        MenuEntry(
+            "availability.available",
+            "Available",
+            enabled=live,
+            checked=preferred == "available",
+            group="availability",
+        ),
+        MenuEntry(
+            "availability.unavailable",
+            "Unavailable",
+            enabled=live,
+            checked=preferred == "unavailable",
+            group="availability",
+        ),
+        MenuEntry(
+            "override",
+            "Override",
+            enabled=live,
+            children=(
+                MenuEntry(
+                    "override.meeting",
+                    "Take calls during this meeting",
+                    enabled=live and in_meeting,
+                ),
+                MenuEntry("override.pause_30", "Pause for 30 minutes"),
+                MenuEntry("override.pause_60", "Pause for 1 hour"),
+                MenuEntry("override.manual", "Pause until I resume"),
+                SEPARATOR,
+                MenuEntry("override.clear", "Clear override (resume)", enabled=has_override),
+            ),
+        ),
+        MenuEntry(
+            "ringer", "Ringer on", enabled=live, checked=bool(document and document.ringer_on)
+        ),
+        MenuEntry(
+            "auto_pause",
+            "Pause during Zoom meetings",
+            enabled=live,
+            checked=bool(document and document.auto_pause),
+        ),
+        SEPARATOR,
+    ]
+    if zoom_state == "expired":
+        entries.append(MenuEntry("zoom.reconnect", "Reconnect Zoom…"))
+    elif zoom_state == "disconnected":
+        entries.append(MenuEntry("zoom.connect", "Connect Zoom…"))
+    if zoom_state in ("connected", "expired"):
+        entries.append(MenuEntry("zoom.disconnect", "Disconnect Zoom…"))
+    entries += [
+        MenuEntry("meeting", "New meeting link", enabled=live and zoom_state == "connected"),
+        SEPARATOR,
+        *tail,
+        MenuEntry("sign_out", f"Sign out ({state.email})"),
+        MenuEntry("quit", "Quit"),
+    ]
+    return entries

@@ -230,9 +230,9 @@ def _run_tray(
 
     from desktop.app.application import AppOptions, TrayApplication
     from desktop.app.main import setup_logging
-    from desktop.app.settings import AppSettings, SettingsStore
     from desktop.app.signals import QuitOnSignals
     from desktop.client.credentials import TokenKeyring
+    from desktop.client.settings import AppSettings, SettingsStore
     from desktop.demo.sim_window import SimulateZoomWindow
 
     if offscreen:
@@ -254,10 +254,10 @@ def _run_tray(
     tray_app = TrayApplication(
         AppOptions(config_dir=config_dir, backend_url=session.relay_url, log_file=log_file),
         keyring=keyring,
+        wrap_notifier=lambda inner: NarratingNotifier(inner, narrator),
     )
-    tray_app.controller.notifier = NarratingNotifier(tray_app.controller.notifier, narrator)
     tray_app.controller.status_changed.connect(narrator.status)
-    child_events.show_in(tray_app.controller.notifier)
+    child_events.show_in(tray_app.notifier)
     where = "tray icon" if tray_app.tray is not None else "status window (no system tray here)"
     narrator.say("demo", f"the tray app shows its {where}")
     if offscreen:

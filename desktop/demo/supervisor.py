@@ -4,12 +4,8 @@ orphan process and no bound port behind. Qt-free; events go to a callback."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,19 +15,12 @@ from typing import IO, Final
 
 import httpx
 
+from desktop.demo.child import PARENT_ENV
+
 #: Restarts allowed per child before the demo gives up on it.
 MAX_RESTARTS: Final = 3
 
 EventSink = Callable[[str, str], None]  # (child name, sentence)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the kernel sends the child SIGTERM when the demo dies, even by SIGKILL."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    os.setpgrp()  # Ctrl-C in the terminal reaches the demo, which stops the children
 
 
 @dataclass
@@ -75,14 +64,16 @@ class Child:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._log is None:
             self._log = open(self.spec.log_path, "ab")  # noqa: SIM115 - kept for the child's life
-        env = {**os.environ, **self.spec.env}
+        # The child follows us out (desktop/demo/child.py); its own process
+        # group keeps Ctrl-C in the terminal for the demo, which stops it.
+        env = {**os.environ, **self.spec.env, PARENT_ENV: str(os.getpid())}
         self._process = subprocess.Popen(
             list(self.spec.argv),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent,
+            process_group=0,
         )
 
     def wait_healthy(self, timeout: float) -> None:

@@ -19,9 +19,10 @@ from typing import Any, Final
 
 import httpx
 
+from desktop import dirs
 from desktop.demo.supervisor import ChildSpec, EventSink, Supervisor
-from desktop.relay.server import free_port
 from desktop.relay.zoom.start_page import continue_link
+from desktop.serving import free_port
 
 DEMO_EMAIL: Final = "you@profitringer.example"
 #: The Zoom user the local Zoom creates at start; the demo connects as it.
@@ -33,11 +34,7 @@ class DemoError(RuntimeError):
 
 
 def default_data_dir() -> Path:
-    import os
-
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "profitringer" / "demo"
+    return dirs.user_data_dir() / "demo"
 
 
 @dataclass
@@ -117,7 +114,7 @@ class DemoWorld:
                     "PROFITRINGER_ZOOM_API_URL": sim_url,
                     "PROFITRINGER_PUBLIC_URL": relay_url,
                     # The demo restarts quickly; reconcile with Zoom soon after.
-                    "PROFITRINGER_RECONCILE_AFTER": "600",
+                    "PROFITRINGER_ZOOM_RECONCILE_AFTER": "600",
                 },
             )
         )

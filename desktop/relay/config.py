@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from desktop import dirs
 from desktop.relay.broker import check_broker_url
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -20,9 +21,7 @@ ZOOM_LINK_POLICIES: Final = ("any", "email", "domain")
 
 def default_data_dir() -> Path:
     """Where the relay keeps its database and key file unless told otherwise."""
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "profitringer" / "relay"
+    return dirs.user_data_dir() / "relay"
 
 
 def default_password_workers() -> int:
@@ -190,9 +189,14 @@ class RelaySettings:
         settings.zoom_refresh_token_lifetime = _float(
             env, "ZOOM_REFRESH_TOKEN_LIFETIME", settings.zoom_refresh_token_lifetime
         )
-        settings.zoom_reconcile_after = _float(
-            env, "RECONCILE_AFTER", settings.zoom_reconcile_after
+        # ZOOM_RECONCILE_AFTER is the documented name; RECONCILE_AFTER (the
+        # first one, without ZOOM_) keeps working when the new one is unset.
+        reconcile_name = (
+            "ZOOM_RECONCILE_AFTER"
+            if env.get(ENV_PREFIX + "ZOOM_RECONCILE_AFTER")
+            else "RECONCILE_AFTER"
         )
+        settings.zoom_reconcile_after = _float(env, reconcile_name, settings.zoom_reconcile_after)
         settings.zoom_retry_delay = _float(env, "ZOOM_RETRY_DELAY", settings.zoom_retry_delay)
         settings.zoom_http_timeout = _float(env, "ZOOM_HTTP_TIMEOUT", settings.zoom_http_timeout)
         settings.session_lifetime = _float(env, "SESSION_LIFETIME", settings.session_lifetime)

@@ -11,7 +11,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from desktop.core.wire import error_body
-from desktop.relay.logs import describe_exception, escape_control, install_uvicorn_filter
+from desktop.relay.logs import (
+    describe_exception,
+    escape_control,
+    install_uvicorn_filter,
+    quiet_http_client_logs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     install_uvicorn_filter()
+    quiet_http_client_logs()
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

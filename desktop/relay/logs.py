@@ -70,6 +70,14 @@ class TracebackWithoutMessages(logging.Filter):
         return True
 
 
+def quiet_http_client_logs() -> None:
+    """httpx logs every request's URL at INFO and httpcore every response's
+    headers at DEBUG (a redirect from Zoom carries an OAuth code): WARNING and
+    up only. Called when the relay's app is built, not at import."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def install_uvicorn_filter() -> None:
     """Put :class:`TracebackWithoutMessages` on uvicorn's error logger, once."""
     logger = logging.getLogger("uvicorn.error")

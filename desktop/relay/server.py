@@ -1,14 +1,12 @@
 """Serving the relay with uvicorn: in the foreground (the CLI) or in a thread
-(tests and benchmarks), always through the same configuration."""
+(tests and benchmarks, through ``desktop/serving.py``), always through the same
+configuration."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import resource
-import socket
-import threading
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,6 +16,11 @@ from desktop.relay.config import RelaySettings
 from desktop.relay.http_protocol import LimitedHttpProtocol, ThrottledLog
 from desktop.relay.logs import SafeFormatter
 from desktop.relay.relay import Relay
+from desktop.serving import ThreadedServer
+
+# Kept importable from here for tests/relay/zoom (being rewritten elsewhere);
+# new code imports desktop.serving.
+from desktop.serving import free_port as free_port
 
 log = logging.getLogger(__name__)
 
@@ -119,42 +122,29 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class ThreadedRelay:
+class ThreadedRelay(ThreadedServer):
     """A relay serving from a background thread, for tests and benchmarks.
 
-    ``start()`` returns once the server accepts connections; ``stop()`` returns
-    once it has shut down and released its data dir. Start again to restart on
-    the same port and data dir.
+    The port is bound when this is made (``settings.port`` 0 picks a free one,
+    written back into ``settings``). ``start()`` returns once the server
+    accepts connections; ``stop()`` returns once it has shut down and released
+    its data dir. Start again to restart on the same port and data dir.
     """
 
     def __init__(self, settings: RelaySettings, extra: list[Installer] | None = None) -> None:
-        if settings.port == 0:
-            settings.port = free_port(settings.host)
+        super().__init__(host=settings.host, port=settings.port, name="relay")
+        settings.port = self.port
         self.settings = settings
         #: More routes to install (tests that need a route the relay lacks).
         self.extra = extra or []
         self.relay: Relay | None = None
-        self._server: uvicorn.Server | None = None
         self._protocol: type[LimitedHttpProtocol] | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
 
     def open_http_connections(self) -> int:
         """How many HTTP connections the server holds open (live sockets not counted)."""
         return 0 if self._protocol is None else len(self._protocol.open_connections)
 
-    def start(self, timeout: float = 20.0) -> None:
+    def config(self) -> uvicorn.Config:
         relay = Relay(self.settings)
         self.relay = relay
         config = uvicorn_config(build_app(relay, self.extra), self.settings)
@@ -162,45 +152,14 @@ class ThreadedRelay:
         self._protocol = (
             http if isinstance(http, type) and issubclass(http, LimitedHttpProtocol) else None
         )
-        server = uvicorn.Server(config)
-        self._server = server
-        ready = threading.Event()
-
-        def run() -> None:
-            try:
-                asyncio.run(self._serve(server, ready))
-            except BaseException as exc:  # reported to start() or stop()
-                self._error = exc
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name="relay", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or not server.started:
-            self.stop()
-            raise RuntimeError(f"the relay did not start: {self._error!r}")
-
-    async def _serve(self, server: uvicorn.Server, ready: threading.Event) -> None:
-        task = asyncio.create_task(server.serve())
-        # uvicorn offers no "started" event; this only runs while starting up.
-        while not server.started and not task.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        ready.set()
-        await task
+        return config
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(20)
+        super().stop()
         if self.relay is not None:
             self.relay.close()
-        self._server = None
-        self._thread = None
         self.relay = None
 
     def __enter__(self) -> ThreadedRelay:
-        self.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

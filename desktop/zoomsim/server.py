@@ -48,28 +48,24 @@ so serve it on loopback only):
   dead_grant_shape?}`` (see ``SimConfig``).
 
 ``run_in_thread`` serves all this from a background thread for tests and the
-demo; ``ThreadedServer`` does the same for any ASGI app.
+demo (through ``desktop/serving.py``, which serves any ASGI app so).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import json
-import socket
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
+from desktop.serving import ThreadedServer as ThreadedServer  # also for tests/relay/zoom
 from desktop.zoomsim.sim import (
     BEHAVIOURS,
     ApiError,
@@ -80,7 +76,7 @@ from desktop.zoomsim.sim import (
     ZoomSim,
 )
 
-__all__ = ["RunningZoomSim", "ThreadedServer", "create_app", "run_in_thread"]
+__all__ = ["RunningZoomSim", "create_app", "run_in_thread"]
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -447,112 +443,6 @@ def create_app(sim: ZoomSim) -> Starlette:
         Route("/_sim/config", put_config, methods=["PUT"]),
     ]
     return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
-
-
-class _PromptServer(uvicorn.Server):
-    """A ``uvicorn.Server`` that notices ``should_exit`` at once, not at its next tick.
-
-    ``request_exit()`` may be called from any thread.
-    """
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._exit_requested: asyncio.Event | None = None
-
-    async def main_loop(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._exit_requested = asyncio.Event()
-        while not await self.on_tick(0):  # tick 0 also refreshes the Date header
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit_requested.wait(), 1.0)
-
-    def request_exit(self) -> None:
-        self.should_exit = True
-        loop, event = self._loop, self._exit_requested
-        if loop is not None and event is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(event.set)
-
-
-class ThreadedServer:
-    """Any ASGI app served by uvicorn from a background thread on 127.0.0.1.
-
-    The port is bound before the thread starts (``port=0`` picks a free one),
-    so ``url`` is known at once; ``start()`` returns once uvicorn serves.
-    """
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        # proto=IPPROTO_TCP, or asyncio leaves Nagle on and every response waits ~40 ms.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._socket.bind((host, port))
-        except OSError:
-            self._socket.close()
-            raise
-        self.host = host
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-            server_header=False,
-        )
-        self._server = _PromptServer(config)
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self.before_stop: Callable[[], None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        ready = threading.Event()
-
-        def run() -> None:
-            try:
-                asyncio.run(self._serve(ready))
-            except BaseException as exc:  # reported by start()
-                self._error = exc
-            finally:
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name=f"uvicorn:{self.port}", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or not self._server.started:
-            self.stop()
-            raise RuntimeError(f"the server on {self.url} did not start: {self._error!r}")
-
-    async def _serve(self, ready: threading.Event) -> None:
-        task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
-        # uvicorn has no "started" event to await; this loop only runs while it starts.
-        while not self._server.started and not task.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
-        ready.set()
-        await task
-
-    def stop(self) -> None:
-        """Shut down and wait for the thread; safe to call twice."""
-        if self.before_stop is not None:
-            self.before_stop()
-        self._server.request_exit()
-        if self._thread is not None:
-            self._thread.join(15)
-            self._thread = None
-        self._socket.close()
-
-    def __enter__(self) -> ThreadedServer:
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class RunningZoomSim(ThreadedServer):

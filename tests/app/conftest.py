@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from desktop.app.application import TrayApplication
-from desktop.app.settings import AppSettings, SettingsStore
 from desktop.client.api import RelayClient
 from desktop.client.credentials import TokenKeyring
+from desktop.client.settings import AppSettings, SettingsStore
 from desktop.core.wire import StateDocument
 from tests.client.documents import document, raw_document
 from tests.support.tray import AppFactory, desktop, make_app

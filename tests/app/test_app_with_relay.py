@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import httpx
+import pytest
 from keyring.backends.fail import Keyring as FailKeyring
 
 from desktop.app.application import TrayApplication
@@ -106,6 +107,7 @@ def test_unreachable_backend_is_said_in_the_dialog(
     relay.start()
 
 
+@pytest.mark.expect_log("keyring write failed: NoKeyringError")
 def test_without_a_keyring_it_works_and_says_so(
     qtbot: Any, make_app: AppFactory, relay: Any, desktop: Desktop
 ) -> None:

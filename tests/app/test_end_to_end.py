@@ -62,6 +62,11 @@ def zoom_relay(tmp_path: Path, zoom: Any) -> Iterator[Any]:
         yield running
 
 
+@pytest.mark.expect_log(
+    "created the Zoom token key file",
+    "Zoom refused the refresh token",
+    "Zoom connection of account \\w+ expired",
+)
 def test_the_whole_loop(
     qtbot: Any, make_app: AppFactory, desktop: Desktop, zoom: Any, zoom_relay: Any
 ) -> None:

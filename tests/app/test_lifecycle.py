@@ -94,6 +94,7 @@ def test_a_socket_path_too_long_for_the_system_is_not_chosen(tmp_path: Path) -> 
     assert len(str(chosen / "profitringer-0123456789abcdef")) <= 100
 
 
+@pytest.mark.expect_log("for the instance socket: not a private folder")
 def test_a_squatted_temp_folder_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()

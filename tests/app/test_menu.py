@@ -12,7 +12,7 @@ from PySide6.QtCore import QTimer
 
 from desktop.app.application import TrayApplication
 from desktop.app.menu import disconnect_text
-from desktop.app.settings import SettingsStore
+from desktop.client.settings import SettingsStore
 from tests.app.conftest import BACKEND, EMAIL, FakeRelay
 from tests.client.documents import document
 from tests.support.tray import Desktop

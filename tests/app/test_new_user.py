@@ -6,12 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from desktop.app.application import TrayApplication
-from desktop.app.settings import AppSettings, SettingsStore
+from desktop.client.api import RelayClient
 from desktop.client.credentials import TokenKeyring
+from desktop.client.settings import AppSettings, SettingsStore
 from tests.app.conftest import FakeRelay
 from tests.client.documents import document
 from tests.support.tray import AppFactory, Desktop
@@ -206,8 +208,18 @@ def test_the_meeting_link_message_names_the_topic_not_the_url(
 def test_plain_http_to_another_machine_needs_the_person_to_confirm(
     qtbot: Any, make_app: AppFactory, desktop: Desktop
 ) -> None:
-    # An address literal: no name lookup, and the suite refuses the connection.
-    app = make_app(backend_url="http://10.255.255.1:8765")
+    # Another machine, reached as tests reach the network: not at all (the
+    # transport refuses as a machine without a route would, and says it was asked).
+    attempts: list[str] = []
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        attempts.append(str(request.url))
+        raise httpx.ConnectError("no route to host", request=request)
+
+    def client(url: str, token: str | None) -> RelayClient:
+        return RelayClient(url, token, transport=httpx.MockTransport(unreachable))
+
+    app = make_app(backend_url="http://10.255.255.1:8765", client_factory=client)
     app.start()
     dialog = app.shell.sign_in_dialog
     dialog.email.setText(EMAIL)
@@ -220,13 +232,15 @@ def test_plain_http_to_another_machine_needs_the_person_to_confirm(
     assert "in the clear" in warning
     assert "Not signed in" in dialog.error_label.text()
     assert dialog.isVisible()
-    assert dialog.sign_in_button.isEnabled()  # nothing was sent
+    assert dialog.sign_in_button.isEnabled()
+    assert attempts == []  # nothing was sent
 
     # Confirmed: the attempt goes ahead (and fails here, as tests have no network).
     desktop.confirm_answer = True
     dialog.sign_in_button.click()
     assert len(desktop.confirmations) == 2
     qtbot.waitUntil(lambda: "Cannot reach" in dialog.error_label.text(), timeout=10_000)
+    assert attempts == ["http://10.255.255.1:8765/api/v1/sessions"]
 
 
 def test_a_remembered_plain_http_session_is_not_resumed_unconfirmed(

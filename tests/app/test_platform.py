@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import plistlib
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from desktop.app.autostart import RUN_VALUE_NAME, LoginItem
-from desktop.app.settings import AppSettings, SettingsDialog, SettingsStore
+from desktop.app.settings import SettingsDialog
 from desktop.app.single_instance import SingleInstance, instance_key
 from desktop.client import paths
+from desktop.client.settings import AppSettings, SettingsStore
+from desktop.demo.world import default_data_dir as demo_data_dir
+from desktop.relay.config import default_data_dir as relay_data_dir
 
 
 def test_second_instance_asks_the_first_to_show(qtbot: Any, tmp_path: Path) -> None:
@@ -104,6 +108,7 @@ def test_windows_run_key(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.expect_log("settings file unreadable, using defaults")
 def test_settings_round_trip_and_bad_files(tmp_path: Path) -> None:
     store = SettingsStore(tmp_path / "cfg")
     assert store.load() == AppSettings()
@@ -131,36 +136,48 @@ def test_settings_dialog(qtbot: Any) -> None:
     assert settings.start_at_login is True
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG folders are Linux's")
 @pytest.mark.parametrize(
-    ("platform", "env", "config", "logs"),
+    ("env", "config", "logs", "data"),
     [
-        ("linux", {"HOME": "/h"}, "/h/.config/profitringer", "/h/.local/state/profitringer/log"),
         (
-            "linux",
-            {"HOME": "/h", "XDG_CONFIG_HOME": "/x", "XDG_STATE_HOME": "/s"},
+            {"HOME": "/h"},
+            "/h/.config/profitringer",
+            "/h/.local/state/profitringer/log",
+            "/h/.local/share/profitringer",
+        ),
+        (
+            {"HOME": "/h", "XDG_CONFIG_HOME": "/x", "XDG_STATE_HOME": "/s", "XDG_DATA_HOME": "/d"},
             "/x/profitringer",
             "/s/profitringer/log",
+            "/d/profitringer",
         ),
         (
-            "darwin",
-            {"HOME": "/Users/a"},
-            "/Users/a/Library/Application Support/ProfitRinger",
-            "/Users/a/Library/Logs/ProfitRinger",
+            {"HOME": "/h", "XDG_CONFIG_HOME": "", "XDG_STATE_HOME": "", "XDG_DATA_HOME": ""},
+            "/h/.config/profitringer",
+            "/h/.local/state/profitringer/log",
+            "/h/.local/share/profitringer",
         ),
         (
-            "win32",
-            {"APPDATA": "C:/r", "LOCALAPPDATA": "C:/l"},
-            "C:/r/ProfitRinger",
-            "C:/l/ProfitRinger/Logs",
-        ),
-        (
-            "linux",
             {"HOME": "/h", "PROFITRINGER_CONFIG_DIR": "/c", "PROFITRINGER_LOG_DIR": "/l"},
             "/c",
             "/l",
+            "/h/.local/share/profitringer",
         ),
     ],
 )
-def test_paths(platform: str, env: dict[str, str], config: str, logs: str) -> None:
-    assert paths.config_dir(env, platform) == Path(config)
-    assert paths.log_dir(env, platform) == Path(logs)
+def test_paths_on_linux_stay_where_they_were(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], config: str, logs: str, data: str
+) -> None:
+    """platformdirs finds the same folders the hand-written code used, so
+    existing settings, logs and relay data are found."""
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("PROFITRINGER_CONFIG_DIR", "PROFITRINGER_LOG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert paths.config_dir() == Path(config)
+    assert paths.log_dir() == Path(logs)
+    assert relay_data_dir() == Path(data) / "relay"
+    assert demo_data_dir() == Path(data) / "demo"

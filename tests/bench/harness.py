@@ -9,7 +9,6 @@ import os
 import platform
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,12 @@ import httpx
 from desktop.core.wire import now_utc
 from desktop.relay.passwords import hash_password
 from desktop.relay.storage import Store
+from desktop.serving import free_port
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "bench-password-0123"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def raise_nofile(wanted: int = 65536) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from keyring.backends.fail import Keyring as FailKeyring
-from keyring.errors import KeyringLocked, PasswordSetError
+from keyring.errors import KeyringLocked, NoKeyringError, PasswordSetError
 
 from desktop.client.credentials import SERVICE_NAME, CredentialError, TokenKeyring
 
@@ -27,6 +27,7 @@ def test_round_trip_in_the_configured_keyring(memory_keyring: Any) -> None:
     assert store.load("http://r:1", "ada@example.com") is None
 
 
+@pytest.mark.expect_log("keyring (read|write|delete) failed: NoKeyringError")
 def test_no_keyring_is_a_readable_error() -> None:
     store = TokenKeyring(FailKeyring())
     for call in (
@@ -51,10 +52,16 @@ class Refusing:
         raise self.error
 
 
+@pytest.mark.expect_log("keyring write failed")
 @pytest.mark.parametrize(
     ("error", "title"),
     [
         (KeyringLocked("locked"), "Keyring is locked"),
+        # matched by class, not by name: a backend's own subclass is still locked …
+        (type("VaultLocked", (KeyringLocked,), {})("locked"), "Keyring is locked"),
+        (type("NoDBusKeyring", (NoKeyringError,), {})("none"), "Cannot remember your sign-in"),
+        # … and a stranger that only shares the name is not
+        (type("KeyringLocked", (Exception,), {})("x"), "Cannot use the keyring"),
         (PasswordSetError("no"), "Cannot use the keyring"),
         (RuntimeError("dbus went away"), "Cannot use the keyring"),
     ],

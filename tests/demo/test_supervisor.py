@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -11,7 +14,8 @@ from typing import Any
 import pytest
 
 from desktop.demo.supervisor import MAX_RESTARTS, ChildError, ChildSpec, Supervisor
-from desktop.relay.server import free_port
+from desktop.serving import free_port
+from tests.support.waiting import wait_until
 
 
 class Events:
@@ -103,3 +107,48 @@ def test_giving_up_on_a_child_is_shown_as_a_notification(qtbot: Any) -> None:
         ("warning", "The demo's relay stopped", "stopped; giving up. Its log: x")
     ]
     assert "relay: is back" in out.getvalue()
+
+
+DEMO_SCRIPT = """
+import sys, threading
+from pathlib import Path
+from desktop.demo.supervisor import ChildSpec, Supervisor
+port, log = sys.argv[1], Path(sys.argv[2])
+serve = (
+    "from desktop.demo.child import follow_parent; follow_parent(); "
+    "import runpy, sys; sys.argv = ['http.server', '%s', '--bind', '127.0.0.1']; "
+    "runpy.run_module('http.server', run_name='__main__')" % port
+)
+child = Supervisor(lambda name, text: None).start(
+    ChildSpec("web", [sys.executable, "-c", serve], f"http://127.0.0.1:{port}/", log)
+)
+print(child.pid, flush=True)
+threading.Event().wait()
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in "ZX"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_dies_with_a_killed_demo_and_has_its_own_process_group(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", DEMO_SCRIPT, str(free_port()), str(tmp_path / "web.log")],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as demo:
+        assert demo.stdout is not None
+        child_pid = int(demo.stdout.readline())
+        assert os.getpgid(child_pid) == child_pid  # Ctrl-C in a terminal reaches only the demo
+        os.kill(demo.pid, signal.SIGKILL)
+        demo.wait()
+        try:
+            wait_until(lambda: _gone(child_pid), timeout=30, what="the child ending with the demo")
+        finally:
+            if not _gone(child_pid):
+                os.kill(child_pid, signal.SIGKILL)

@@ -40,7 +40,7 @@ from desktop.client.api import RelayClient
 from desktop.client.credentials import SERVICE_NAME, TokenKeyring
 from desktop.client.live import Backoff, LiveConnection
 from desktop.core.wire import MessageType, StateDocument
-from desktop.relay.server import free_port
+from desktop.serving import free_port
 from tests.client.documents import raw_document
 from tests.support.tray import AppFactory, Desktop
 

@@ -26,9 +26,9 @@ from websockets.asyncio.client import ClientConnection
 
 from desktop.core.wire import now_utc
 from desktop.relay.passwords import hash_password
-from desktop.relay.server import free_port
 from desktop.relay.storage import Store
 from desktop.relay.zoom.start_page import continue_link
+from desktop.serving import free_port
 from desktop.zoomsim.server import RunningZoomSim
 from desktop.zoomsim.sim import SimConfig
 from tests.support.live import next_message

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from desktop.relay.server import free_port
+from desktop.serving import free_port
 from tests.support.browser import console_errors
 from tests.support.relay import RunningRelay, start_relay
 from tests.web import page

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from desktop.zoomsim.server import RunningZoomSim, ThreadedServer, run_in_thread
+from desktop.serving import ThreadedServer
+from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from desktop.zoomsim.sim import SimConfig
 from desktop.zoomsim.webhook_signing import encrypted_token
 

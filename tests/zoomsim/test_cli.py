@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from desktop.relay.server import free_port
+from desktop.serving import free_port
 from desktop.zoomsim.cli import main
 from desktop.zoomsim.server import RunningZoomSim
 from tests.support.waiting import wait_until

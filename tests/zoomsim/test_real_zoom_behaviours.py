@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from desktop.zoomsim.server import RunningZoomSim, ThreadedServer, run_in_thread
+from desktop.serving import ThreadedServer
+from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from tests.support.waiting import wait_until
 from tests.zoomsim.conftest import (
     CLIENT_ID,

@@ -28,7 +28,7 @@ Configuration (environment variables; durations in seconds):
                                              (0600) in the data dir, created if missing
 ``PROFITRINGER_ZOOM_REFRESH_TOKEN_LIFETIME`` assumed refresh-token lifetime (90 days);
                                              the keep-alive refreshes at two thirds
-``PROFITRINGER_RECONCILE_AFTER``             re-read presence after this long "in
+``PROFITRINGER_ZOOM_RECONCILE_AFTER``        re-read presence after this long "in
                                              meeting" (7200), and at every start
 ``PROFITRINGER_ZOOM_RETRY_DELAY``            wait before retrying a failed background
                                              refresh or presence read (300)

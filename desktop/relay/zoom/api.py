@@ -24,9 +24,9 @@ from desktop.core.wire import WireError, now_utc, parse_iso
 log = logging.getLogger(__name__)
 
 # httpx logs every request's URL at INFO and httpcore every response's headers
-# at DEBUG (a redirect's Location can carry an OAuth code): keep both quiet.
-logging.getLogger("httpx").setLevel(logging.WARNING)
-logging.getLogger("httpcore").setLevel(logging.WARNING)
+# at DEBUG (a redirect's Location can carry an OAuth code): the relay quiets both
+# when its app is built (desktop/relay/logs.py: quiet_http_client_logs), not here
+# at import time.
 
 #: Exactly the scopes the Marketplace app must have (ZOOM.md): nothing else.
 #: They are configured on the app, never sent in the authorize URL.

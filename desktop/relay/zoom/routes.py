@@ -67,16 +67,27 @@ def get_integration(request: Request) -> ZoomIntegration:
 
 IntegrationDep = Annotated[ZoomIntegration, Depends(get_integration)]
 
-NOT_CONFIGURED = ApiError(
-    503,
-    "zoom_not_configured",
-    "Zoom is not configured on this relay. The operator must set "
-    "PROFITRINGER_ZOOM_CLIENT_ID and PROFITRINGER_ZOOM_CLIENT_SECRET.",
-)
-NOT_CONNECTED = ApiError(
-    409, "zoom_not_connected", "Zoom is not connected to this account; connect Zoom first."
-)
-GONE = ApiError(401, "session_expired", "This account no longer exists.")
+# A new error per raise: one module-level instance re-raised would carry the
+# traceback (and the chained cause) of one request into the next.
+
+
+def not_configured() -> ApiError:
+    return ApiError(
+        503,
+        "zoom_not_configured",
+        "Zoom is not configured on this relay. The operator must set "
+        "PROFITRINGER_ZOOM_CLIENT_ID and PROFITRINGER_ZOOM_CLIENT_SECRET.",
+    )
+
+
+def not_connected() -> ApiError:
+    return ApiError(
+        409, "zoom_not_connected", "Zoom is not connected to this account; connect Zoom first."
+    )
+
+
+def account_gone() -> ApiError:
+    return ApiError(401, "session_expired", "This account no longer exists.")
 
 
 class ConnectOut(BaseModel):
@@ -110,7 +121,7 @@ async def connect(request: Request, session: SessionDep, zoom: IntegrationDep) -
     try:
         authorize_url = zoom.begin_connect(session.account_id)
     except ZoomNotConfigured as exc:
-        raise NOT_CONFIGURED from exc
+        raise not_configured() from exc
     # Not Zoom's URL but the relay's start page, which binds the browser (start_page.py).
     starts = start_page.get_starts(request)
     return {"authorize_url": starts.link(session.account_id, authorize_url)}
@@ -121,7 +132,7 @@ async def disconnect(session: SessionDep, zoom: IntegrationDep) -> dict[str, Any
     try:
         return await zoom.disconnect(session.account_id)
     except AccountGone as exc:
-        raise GONE from exc
+        raise account_gone() from exc
 
 
 @api_router.post("/meetings", status_code=201, response_model=MeetingOut)
@@ -142,9 +153,9 @@ async def create_meeting(
     try:
         link = await zoom.create_meeting(session.account_id, topic, start, body.duration_minutes)
     except ZoomNotConfigured as exc:
-        raise NOT_CONFIGURED from exc
+        raise not_configured() from exc
     except ZoomNotConnected as exc:
-        raise NOT_CONNECTED from exc
+        raise not_connected() from exc
     except ZoomRateLimited as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         raise ApiError(
