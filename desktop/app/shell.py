@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QObject, Slot, qVersion
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QDialog, QMessageBox
+from PySide6.QtWidgets import QDialog
 
 from desktop.app.autostart import LoginItem
 from desktop.app.controller import TrayController
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 
 def ask_yes_no(title: str, text: str) -> bool:
+    # Imported here: QMessageBox and its many enums cost most of a MiB.
+    from PySide6.QtWidgets import QMessageBox
+
     answer = QMessageBox.question(
         None,
         title,
