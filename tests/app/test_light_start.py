@@ -1,8 +1,9 @@
 """The tray starts light: a resumed session shows its icon and goes online
 without loading what only a click, a dialog or an outage needs (httpx, the
 dialogs, the diagnostics, keyring backends it does not use, the network
-reachability plugin). Resident memory and start-up time are the benchmark's
-to report (tests/bench/tray.py); this checks the behaviour behind them."""
+reachability plugin), and without PySide6 keeping every module's source.
+Resident memory and start-up time are the benchmark's to report
+(tests/bench/tray.py); this checks the behaviour behind them."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ PASSWORD = "correct horse battery"
 #: Runs the real ``profitringer`` entry point; once the live socket is online,
 #: prints what is loaded and quits.
 CHILD = """
-import json, sys
+import json, linecache, sys
 from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import QApplication
 from desktop.app import application
@@ -40,6 +41,11 @@ def report(status):
         "modules": sorted(sys.modules),
         "network_watch_started": app.wake.network_watch_started,
         "reachability_backend": QNetworkInformation.instance() is not None,
+        "sources_cached": sorted(linecache.cache),
+        "pyside_feature": {
+            name: sys.modules["shibokensupport.feature"].pyside_feature_dict.get(name)
+            for name in ("desktop.app.tray", "desktop.client.live")
+        },
     }), flush=True)
     QApplication.quit()
 
@@ -103,3 +109,9 @@ def test_a_resumed_session_goes_online_without_the_heavy_parts(
     assert sorted(loaded & set(NOT_AT_START)) == []
     assert not found["network_watch_started"]
     assert not found["reachability_backend"]
+    # PySide6's import hook no longer keeps the source of every module in
+    # linecache (desktop/app/pyside_startup.py), and still tells modules that
+    # use PySide6 (0: features off) from those that do not (-1: ignored).
+    assert [path for path in found["sources_cached"] if "desktop" in Path(path).parts] == []
+    assert len(found["sources_cached"]) < 20
+    assert found["pyside_feature"] == {"desktop.app.tray": 0, "desktop.client.live": -1}
