@@ -138,6 +138,7 @@ class TrayApplication(QObject):
             self.window = StatusWindow(self.controller, self.shell, self.icons, window_notifier)
         self.wake = WakeWatcher(self, use_system_bus=options.watch_system_bus)
         self.wake.woke.connect(self.controller.wake)
+        self.bridge.live_offline.connect(self._watch_network)
 
     @property
     def menu(self) -> TrayMenu:
@@ -153,6 +154,11 @@ class TrayApplication(QObject):
         if self.window is not None:
             self.window.show()
         self.controller.start()
+
+    @Slot(object, str)
+    def _watch_network(self, since: datetime, reason: str) -> None:
+        """Offline: from now on a returning network retries the socket at once."""
+        self.wake.watch_network()
 
     @Slot()
     def activate(self) -> None:

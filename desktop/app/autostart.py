@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import plistlib
 import shlex
 import subprocess
 import sys
@@ -132,6 +131,8 @@ class LoginItem:
                 "RunAtLoad": True,
                 "ProcessType": "Interactive",
             }
+            import plistlib  # macOS only; it brings an XML parser
+
             path.write_bytes(plistlib.dumps(plist))
         else:
             path.write_text(self._desktop_entry(), encoding="utf-8")

@@ -21,6 +21,12 @@ from pathlib import Path
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 from PySide6.QtCore import QTimer  # noqa: E402
+
+from desktop.app.pyside_startup import read_sources_lightly  # noqa: E402
+
+# Before any other import: see desktop/app/pyside_startup.py.
+read_sources_lightly()
+
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop import __version__  # noqa: E402

@@ -1,29 +1,39 @@
 """The dialogs and desktop services the menu opens: sign-in, settings,
-confirmation, clipboard, diagnostics and quitting."""
+confirmation, clipboard, diagnostics and quitting.
+
+Each dialog is built (and its module imported) when it is first shown, not at
+start: a resumed session never needs the sign-in dialog, and the first paint
+is only the icon.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QObject, Slot, qVersion
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QDialog, QMessageBox
+from PySide6.QtWidgets import QDialog
 
 from desktop.app.autostart import LoginItem
 from desktop.app.controller import TrayController
-from desktop.app.link_window import LinkWindow
 from desktop.app.menu import disconnect_text
-from desktop.app.settings import SettingsDialog
-from desktop.app.signin import SignInDialog
-from desktop.client.diagnostics import diagnostics_text
+
+if TYPE_CHECKING:
+    from desktop.app.link_window import LinkWindow
+    from desktop.app.settings import SettingsDialog
+    from desktop.app.signin import SignInDialog
 
 log = logging.getLogger(__name__)
 
 
 def ask_yes_no(title: str, text: str) -> bool:
+    # Imported here: QMessageBox and its many enums cost most of a MiB.
+    from PySide6.QtWidgets import QMessageBox
+
     answer = QMessageBox.question(
         None,
         title,
@@ -57,13 +67,22 @@ class AppShell(QObject):
         self._confirm = confirm
         self._log_file = log_file
         self._icon = icon
-        self.sign_in_dialog = SignInDialog(controller, confirm, icon)
+        self._sign_in_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.link_window: LinkWindow | None = None
         controller.sign_in_required.connect(self.show_sign_in)
         controller.link_not_opened.connect(self.show_link)
         controller.error.connect(self._on_error)
         controller.notice.connect(self._on_notice)
+
+    @property
+    def sign_in_dialog(self) -> SignInDialog:
+        """The sign-in dialog, built the first time it is wanted."""
+        if self._sign_in_dialog is None:
+            from desktop.app.signin import SignInDialog
+
+            self._sign_in_dialog = SignInDialog(self._controller, self._confirm, self._icon)
+        return self._sign_in_dialog
 
     @Slot(str)
     def show_sign_in(self, reason: str = "") -> None:
@@ -81,10 +100,14 @@ class AppShell(QObject):
     def show_link(self, purpose: str, url: str) -> None:
         """No browser opened ``url``: show it, with a Copy button and what to do."""
         if self.link_window is None:
+            from desktop.app.link_window import LinkWindow
+
             self.link_window = LinkWindow(self._clipboard, self._icon)
         self.link_window.show_link(purpose, url)
 
     def show_settings(self) -> None:
+        from desktop.app.settings import SettingsDialog
+
         settings = self._controller.settings
         settings.start_at_login = self._login_item.is_enabled()
         dialog = SettingsDialog(
@@ -112,6 +135,8 @@ class AppShell(QObject):
         return self._confirm("Disconnect Zoom", disconnect_text(zoom_email))
 
     def diagnostics(self) -> str:
+        from desktop.client.diagnostics import diagnostics_text
+
         controller = self._controller
         return diagnostics_text(
             backend_url=controller.settings.backend_url,
@@ -135,7 +160,7 @@ class AppShell(QObject):
 
     def close(self) -> None:
         """Close and delete the dialogs (at quit)."""
-        for dialog in (self.sign_in_dialog, self.settings_dialog, self.link_window):
+        for dialog in (self._sign_in_dialog, self.settings_dialog, self.link_window):
             if dialog is not None:
                 dialog.close()
                 dialog.deleteLater()

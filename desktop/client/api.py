@@ -1,5 +1,9 @@
 """The relay's REST API as an async Python client (httpx), with one error type.
 
+httpx is imported at the first request, not with this module: the tray's first
+paint and its live socket need only the address helpers below (standard
+library), and httpx with its dependencies is several MiB of resident memory.
+
 Every failure a caller can meet — the relay unreachable, a refused request, a
 session that ended, an answer that is not what the wire contract promises —
 arrives as :class:`RelayError` whose ``message`` a person can read and act on.
@@ -13,11 +17,13 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import SplitResult, urlsplit
 
 from desktop.core.wire import StateDocument, WireError, iso, parse_error_body
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -86,23 +92,38 @@ def normalize_backend_url(url: str) -> str:
     if not separator:
         scheme, rest = ("http" if _is_loopback(_host_of(url)) else "https"), url
     url = f"{scheme.lower()}://{rest}"
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+    parsed = _parse_url(url)
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError(
             f"'{redact_url(url)}' is not a web address; use one like https://relay.example.com."
         )
     return url.rstrip("/")
 
 
+#: What no host name contains (besides control characters and spaces).
+_NOT_IN_HOST = re.compile(r"[\s<>\"{}|\\^`%]")
+
+
+def _parse_url(url: str) -> SplitResult | None:
+    """``url`` split into its parts, or ``None`` when it is not a usable address:
+    a control character or space anywhere, a port that is not a number from
+    0 to 65535, unbalanced IPv6 brackets, or a character no host name has."""
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        return None
+    try:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return None
+    if parsed.hostname and _NOT_IN_HOST.search(parsed.hostname):
+        return None
+    return parsed
+
+
 def _host_of(address: str) -> str:
     """The host of ``host[:port][/path]`` typed without a scheme (best effort)."""
-    try:
-        return httpx.URL("//" + address).host
-    except httpx.InvalidURL:
-        return ""
+    parsed = _parse_url("//" + address)
+    return (parsed.hostname or "") if parsed is not None else ""
 
 
 def _is_loopback(host: str) -> bool:
@@ -118,11 +139,12 @@ def _is_loopback(host: str) -> bool:
 def plain_http_risk(url: str) -> str | None:
     """The warning for a backend reached over plain http from another machine,
     or ``None`` when the connection is encrypted or never leaves this one."""
-    parsed = httpx.URL(normalize_backend_url(url))
-    if parsed.scheme != "http" or _is_loopback(parsed.host):
+    normalized = normalize_backend_url(url)
+    parsed = urlsplit(normalized)
+    if parsed.scheme != "http" or _is_loopback(parsed.hostname or ""):
         return None
     return (
-        f"{redact_url(str(parsed)).rstrip('/')} is not encrypted (http, not https). Your "
+        f"{redact_url(normalized)} is not encrypted (http, not https). Your "
         "ProfitRinger password and session token would cross the network in the clear: "
         "anyone on the way (the Wi-Fi, a proxy, the network provider) could read them, "
         "sign in as you, change your availability and create Zoom meetings in your name. "
@@ -183,6 +205,8 @@ class RelayClient:
             if not self.token:
                 raise RelayError("signed_out", "You are signed out; sign in first.", 401)
             headers["Authorization"] = f"Bearer {self.token}"
+        import httpx  # here, not at the top: see the module's docstring
+
         try:
             async with httpx.AsyncClient(
                 base_url=self.base_url, timeout=self._timeout, transport=self._transport

@@ -6,11 +6,22 @@ email, so two backends or two accounts never overwrite each other. Every
 keyring failure (no backend installed, a locked or refusing keychain) becomes a
 :class:`CredentialError` with a title and a sentence a person can read; the app
 then keeps the token in memory for this run and says so.
+
+Which keyring: keyring's own configuration first (``PYTHON_KEYRING_BACKEND``,
+its ``keyringrc.cfg``, or a backend set with ``keyring.set_keyring``); else
+the backend this platform's desktop uses (:func:`platform_backends`), the one
+keyring's discovery picks there with this app's dependencies; only when none
+of those is usable, keyring's discovery itself. Discovery imports every
+installed backend and the libraries behind them, which a tray should not carry
+for the rest of its life.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections.abc import Mapping
 from typing import Any, Final
 
 log = logging.getLogger(__name__)
@@ -27,6 +38,45 @@ class CredentialError(Exception):
         self.message = message
 
 
+def platform_backends(
+    platform: str = sys.platform, environ: Mapping[str, str] = os.environ
+) -> tuple[str, ...]:
+    """The keyring backends this platform's desktop uses, best first (dotted
+    class names for ``keyring.core.load_keyring``)."""
+    if platform == "darwin":
+        return ("keyring.backends.macOS.Keyring",)
+    if platform == "win32":
+        return ("keyring.backends.Windows.WinVaultKeyring",)
+    secret_service = "keyring.backends.SecretService.Keyring"  # noqa: S105 - a class name
+    if "KDE" in environ.get("XDG_CURRENT_DESKTOP", "").upper().split(":"):
+        # KWallet's own D-Bus API when python-dbus is there (keyring ranks it
+        # first on KDE); KWallet also serves the Secret Service API.
+        return ("keyring.backends.kwallet.DBusKeyring", secret_service)
+    return (secret_service,)
+
+
+def default_backend() -> Any:
+    """The keyring backend to use (see the module's docstring); keyring's
+    chosen backend from then on, so every later ``keyring`` call agrees."""
+    import keyring.core
+
+    if getattr(keyring.core, "_keyring_backend", True) is not None:
+        # Already chosen in this process (keyring.set_keyring, an earlier
+        # call), or a keyring without that attribute: keyring decides.
+        return keyring.get_keyring()
+    chosen = keyring.core.load_env() or keyring.core.load_config()
+    for name in () if chosen is not None else platform_backends():
+        try:
+            chosen = keyring.core.load_keyring(name)  # raises when not usable here
+            break
+        except Exception as exc:
+            log.info("keyring backend %s is not usable here (%s)", name, type(exc).__name__)
+    if chosen is None:
+        return keyring.get_keyring()  # keyring's discovery of every backend
+    keyring.core.set_keyring(chosen)
+    return chosen
+
+
 def account_key(backend_url: str, email: str) -> str:
     return f"{backend_url.rstrip('/')}|{email.strip().lower()}"
 
@@ -35,8 +85,8 @@ class TokenKeyring:
     """Stores, loads and forgets session tokens in the OS keyring.
 
     ``backend`` is a keyring backend object (tests pass an in-memory one);
-    by default the keyring library is imported lazily and asked for its
-    configured backend at the first use.
+    by default the keyring library is imported lazily at the first use and
+    :func:`default_backend` chooses.
     """
 
     def __init__(self, backend: Any | None = None, service: str = SERVICE_NAME) -> None:
@@ -47,10 +97,9 @@ class TokenKeyring:
         if self._backend is not None:
             return self._backend
         try:
-            import keyring
+            return default_backend()
         except Exception as exc:  # a broken install must not stop the app
             raise self._failure(exc) from exc
-        return keyring.get_keyring()
 
     @staticmethod
     def _failure(exc: BaseException) -> CredentialError:

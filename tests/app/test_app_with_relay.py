@@ -206,8 +206,11 @@ def test_waking_up_reconnects_at_once(qtbot: Any, make_app: AppFactory, relay: A
     slow = Backoff(base=60.0, cap=60.0, jitter=0.0)
     app = start_signed_in(qtbot, make_app, relay, backoff=slow)
     qtbot.waitUntil(lambda: app.controller.model.online, timeout=10_000)
+    # The network's reachability is only watched once it matters: offline.
+    assert not app.wake.network_watch_started
     relay.stop()
     qtbot.waitUntil(lambda: kind(app) == "offline", timeout=10_000)
+    assert app.wake.network_watch_started
     relay.start()
     app.wake.simulate_wake()  # without it, the next try is a minute away
     qtbot.waitUntil(lambda: app.controller.model.online, timeout=5_000)

@@ -90,6 +90,17 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     assert isinstance(tray["survived_updates"], bool)
     assert _number(tray["idle"]["cpu_percent"])
     assert _number(tray["idle"]["wakeups_per_s"])
+    assert _number(tray["rss_mib"]["after_second_updates"])
+    assert _number(tray["rss_detail_after_start_mib"]["anonymous"])
+    offline = tray["idle_offline"]
+    assert offline["measured"], offline
+    assert _number(offline["cpu_percent"])
+    assert isinstance(offline["reconnect_attempts"], int)
+    assert {"start_to_icon_ms", "rss_mib", "idle_cpu_percent"} <= tray["goals"].keys()
+    assert {"start_to_icon_ms", "rss_after_start_mib"} <= tray["previous"].keys()
+    tray_targets = [t for t in latest["targets"] if t["target"].startswith("tray ")]
+    assert len(tray_targets) == 7
+    assert all("previous" in t for t in tray_targets)
 
     assert latest["targets"]
     for target in latest["targets"]:

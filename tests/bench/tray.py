@@ -14,7 +14,11 @@ own config, log and home directories.
   hour-equivalent of updates (one a second: 3,600 ringer on/off changes sent
   through the relay's REST API, each pushed to the tray's live socket), and
   after a second such batch: growth between the batches is what a leak shows.
-- CPU over an idle window: utime+stime from /proc/<pid>/stat (all threads).
+- Where the memory is: /proc/<pid>/smaps_rollup after start (anonymous, i.e.
+  Python objects and heaps, versus file-backed pages of libraries).
+- CPU over an idle window: utime+stime from /proc/<pid>/stat (all threads);
+  then again with the relay stopped, while the tray retries with its backoff
+  (the reconnect attempts in the window are counted from the tray's log).
 - Wake-ups while idle: voluntary context switches summed over the process's
   threads (/proc/<pid>/task/*/status) over the same idle window; and, where
   strace can attach, the number of wait syscalls that returned (epoll/poll/
@@ -48,12 +52,35 @@ SHOWN = re.compile(
 WAIT_SYSCALLS = "epoll_wait,epoll_pwait,poll,ppoll,select,pselect6,futex,nanosleep,clock_nanosleep"
 
 
+#: The goals of issue 16 (the tray half).
+GOALS: dict[str, float] = {
+    "start_to_icon_ms": 300.0,
+    "rss_mib": 80.0,
+    # "stays at 0.00 %": below half of the last digit shown
+    "idle_cpu_percent": 0.005,
+}
+
+#: The figures before issue 16 (README, 24 Nov 2026, 2 x AMD EPYC, Python 3.11.7),
+#: printed beside this run's.
+PREVIOUS: dict[str, Any] = {
+    "when": "24 Nov 2026",
+    "start_to_icon_ms": 316.0,
+    "rss_after_start_mib": 92.0,
+    "rss_after_updates_mib": 92.5,
+    "idle_cpu_percent": 0.0,
+}
+
+RETRY_LINE = "live socket down"
+
+
 @dataclass
 class TrayPlan:
     starts: int
     updates: int
     idle_seconds: float
     strace_seconds: float
+    #: idle seconds measured with the relay stopped (0: not measured)
+    offline_seconds: float = 0.0
 
 
 class TrayProcess:
@@ -126,6 +153,64 @@ class TrayProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+
+def _memory_detail(pid: int) -> dict[str, float]:
+    """Resident memory split into anonymous pages (Python objects, heaps,
+    stacks) and file-backed ones (the libraries' code), in MiB."""
+    fields: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                fields[name] = int(value.split()[0])
+    rss, anonymous = fields.get("Rss", 0), fields.get("Anonymous", 0)
+    return {
+        "anonymous": round(anonymous / 1024, 1),
+        "file_backed": round((rss - anonymous) / 1024, 1),
+    }
+
+
+def _retries_logged(tray: TrayProcess) -> int:
+    with contextlib.suppress(OSError):
+        return (tray.log_dir / "profitringer.log").read_text().count(RETRY_LINE)
+    return 0
+
+
+def _wait_disconnected(pid: int, port: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if harness.established_to(pid, port) == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _idle_offline(
+    tray: TrayProcess, relay: harness.ServerProcess, pid: int, seconds: float
+) -> dict[str, Any]:
+    """CPU while the relay is gone and the tray retries with its backoff."""
+    relay.stop()
+    if not _wait_disconnected(pid, relay.port):
+        return {"measured": False, "why": "the tray kept its socket"}
+    time.sleep(2.0)  # past the first, quick retries: the backoff's steady state
+    cpu_before = harness.cpu_seconds(pid)
+    switches_before = harness.context_switches(pid)
+    retries_before = _retries_logged(tray)
+    started = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - started
+    cpu = harness.cpu_seconds(pid) - cpu_before
+    switches = harness.context_switches(pid)["voluntary"] - switches_before["voluntary"]
+    return {
+        "measured": True,
+        "seconds": round(wall, 1),
+        "cpu_percent": round(100 * cpu / wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "reconnect_attempts": _retries_logged(tray) - retries_before,
+        "wakeups_per_s": round(switches / wall, 2),
+        "rss_mib": round(harness.rss_kib(pid) / 1024, 1),
+    }
 
 
 def _wait_connected(pid: int, port: int, timeout: float = 20.0) -> bool:
@@ -231,6 +316,7 @@ def run(plan: TrayPlan, out_dir: Path) -> dict[str, Any]:
             connected = _wait_connected(pid, relay.port)
             time.sleep(2.0)
             rss_start = harness.rss_kib(pid)
+            memory_detail = _memory_detail(pid)
 
             # Idle first, so a crash under updates still leaves these figures.
             cpu_before = harness.cpu_seconds(pid)
@@ -257,6 +343,9 @@ def run(plan: TrayPlan, out_dir: Path) -> dict[str, Any]:
                 rss_batches.append(harness.rss_kib(pid))
             alive = process.poll() is None
             update_cpu = harness.cpu_seconds(pid) - cpu_before_updates if alive else None
+            offline: dict[str, Any] = {"measured": False, "why": "not planned"}
+            if alive and plan.offline_seconds > 0:
+                offline = _idle_offline(tray, relay, pid, plan.offline_seconds)
         finally:
             tray.stop()
     voluntary = switches_after["voluntary"] - switches_before["voluntary"]
@@ -282,6 +371,7 @@ def run(plan: TrayPlan, out_dir: Path) -> dict[str, Any]:
             "after_updates": mib(rss_first),
             "after_second_updates": mib(rss_second),
         },
+        "rss_detail_after_start_mib": memory_detail,
         "growth_between_batches_kib": (
             rss_second - rss_first if rss_first is not None and rss_second is not None else None
         ),
@@ -301,6 +391,9 @@ def run(plan: TrayPlan, out_dir: Path) -> dict[str, Any]:
             "threads": switches_after["threads"],
         },
         "idle_wait_syscalls_strace": traced,
+        "idle_offline": offline,
+        "goals": GOALS,
+        "previous": PREVIOUS,
         "notes": [
             "offscreen Qt has no system tray, so the app shows its status window instead; "
             "'icon shown' is the app's own log line written right after show()",
