@@ -41,6 +41,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     where.add_argument("--data-dir", type=Path, help="keep the demo's data here")
     where.add_argument("--fresh", action="store_true", help="use a throwaway data dir")
     parser.add_argument(
+        "--relays",
+        type=int,
+        default=1,
+        metavar="N",
+        help=(
+            "run N relays on one PostgreSQL and Redis behind haproxy, as an organisation "
+            "would (Debian's postgresql, redis-server and haproxy; default: one relay on SQLite)"
+        ),
+    )
+    parser.add_argument(
         "--quit-after",
         type=float,
         metavar="SECONDS",
@@ -193,8 +203,12 @@ def main(argv: Sequence[str]) -> int:
     if offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     child_events = ChildEvents(narrator)
-    world = DemoWorld(args.data_dir, args.fresh, child_events)
-    narrator.say("demo", f"starting the local Zoom and the relay (data in {world.data_dir})")
+    if args.relays < 1:
+        narrator.say("demo", "--relays must be at least 1")
+        return 2
+    world = DemoWorld(args.data_dir, args.fresh, child_events, relays=args.relays)
+    relays = "the relay" if args.relays == 1 else f"{args.relays} relays behind haproxy"
+    narrator.say("demo", f"starting the local Zoom and {relays} (data in {world.data_dir})")
     try:
         session = world.start()
     except (DemoError, RuntimeError, OSError) as problem:
@@ -204,7 +218,8 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         world.stop()
         return 130
-    narrator.say("demo", f"relay {session.relay_url}, local Zoom {session.sim_url}")
+    where = "relay" if args.relays == 1 else "balancer"
+    narrator.say("demo", f"{where} {session.relay_url}, local Zoom {session.sim_url}")
     narrator.say("demo", f"logs in {session.log_dir}")
     narrator.say("demo", f"signed in as {session.email}; Zoom connected as {session.zoom_email}")
     try:
@@ -215,7 +230,7 @@ def main(argv: Sequence[str]) -> int:
         return _run_tray(args, session, narrator, child_events, offscreen)
     finally:
         world.stop()
-        narrator.say("demo", "stopped the relay and the local Zoom")
+        narrator.say("demo", f"stopped {relays} and the local Zoom")
 
 
 def _run_tray(

@@ -5,6 +5,7 @@ orphan process and no bound port behind. Qt-free; events go to a callback."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -25,11 +26,19 @@ EventSink = Callable[[str, str], None]  # (child name, sentence)
 
 @dataclass
 class ChildSpec:
+    """What to run. The child is healthy once ``health_url`` answers 2xx, or, for
+    a server that speaks no HTTP (PostgreSQL, Redis), once ``health()`` is true."""
+
     name: str
     argv: Sequence[str]
-    health_url: str
+    health_url: str | None
     log_path: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    health: Callable[[], bool] | None = None
+    #: Run as this user (the demo as root starts PostgreSQL as ``nobody``).
+    user: str | None = None
+    #: How the child is asked to stop (PostgreSQL: SIGINT is its "fast" shutdown).
+    stop_signal: int = signal.SIGTERM
 
 
 class ChildError(RuntimeError):
@@ -74,6 +83,7 @@ class Child:
             stderr=subprocess.STDOUT,
             env=env,
             process_group=0,
+            user=self.spec.user,
         )
 
     def wait_healthy(self, timeout: float) -> None:
@@ -82,11 +92,8 @@ class Child:
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
-                try:
-                    if client.get(self.spec.health_url).is_success:
-                        return
-                except httpx.TransportError:
-                    pass
+                if self._healthy(client):
+                    return
                 try:
                     code = process.wait(timeout=0.1)
                 except subprocess.TimeoutExpired:
@@ -95,10 +102,21 @@ class Child:
                     f"{self.spec.name} exited with status {code} while starting; "
                     f"see its log: {self.spec.log_path}"
                 )
+        what = self.spec.health_url or "its health check"
         raise ChildError(
-            f"{self.spec.name} did not answer {self.spec.health_url} within {timeout:.0f} s; "
+            f"{self.spec.name} did not answer {what} within {timeout:.0f} s; "
             f"see its log: {self.spec.log_path}"
         )
+
+    def _healthy(self, client: httpx.Client) -> bool:
+        if self.spec.health is not None:
+            return self.spec.health()
+        if self.spec.health_url is None:
+            return True
+        try:
+            return client.get(self.spec.health_url).is_success
+        except httpx.TransportError:
+            return False
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -135,7 +153,7 @@ class Child:
         with self._lock:
             process = self._process
             if process is not None and process.poll() is None:
-                process.terminate()
+                process.send_signal(self.spec.stop_signal)
                 try:
                     process.wait(timeout)
                 except subprocess.TimeoutExpired:

@@ -8,8 +8,10 @@ tray (started by :mod:`desktop.demo.main`) only talks to the relay.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from typing import Any, Final
 import httpx
 
 from desktop import dirs
+from desktop.demo.services import Balancer, PostgresCluster, RedisServer
 from desktop.demo.supervisor import ChildSpec, EventSink, Supervisor
 from desktop.relay.zoom.start_page import continue_link
 from desktop.serving import free_port
@@ -56,7 +59,21 @@ def _python_argv(*args: str) -> list[str]:
 
 
 class DemoWorld:
-    def __init__(self, data_dir: Path | None, fresh: bool, on_event: EventSink) -> None:
+    """The local Zoom and ``relays`` relays. One relay runs as it does for a
+    person: SQLite in its data dir. Several run as an organisation would run
+    them: on one PostgreSQL, with Redis between them and haproxy in front,
+    which is the only address the tray, the web page and the local Zoom see.
+    The PostgreSQL cluster and Redis are throwaway, made afresh each run."""
+
+    def __init__(
+        self, data_dir: Path | None, fresh: bool, on_event: EventSink, relays: int = 1
+    ) -> None:
+        if relays < 1:
+            raise DemoError("the demo needs at least one relay")
+        self.relays = relays
+        self._shared_env: dict[str, str] = {}
+        self._cluster: PostgresCluster | None = None
+        self._redis_dir: Path | None = None
         self._fresh_dir: Path | None = None
         if fresh:
             self._fresh_dir = Path(tempfile.mkdtemp(prefix="profitringer-demo-"))
@@ -72,10 +89,15 @@ class DemoWorld:
         self._webhook_secret = secrets.token_urlsafe(32)
 
     def start(self) -> DemoSession:
-        relay_port, sim_port = free_port(), free_port()
-        relay_url = f"http://127.0.0.1:{relay_port}"
+        sim_port = free_port()
+        relay_ports = [free_port() for _ in range(self.relays)]
         sim_url = f"http://127.0.0.1:{sim_port}"
-        relay_data = self.data_dir / "relay"
+        if self.relays > 1:
+            balancer_port = free_port()
+            public_url = f"http://127.0.0.1:{balancer_port}"
+            self._start_shared_servers()
+        else:
+            public_url = f"http://127.0.0.1:{relay_ports[0]}"
         self.supervisor.start(
             ChildSpec(
                 name="local Zoom",
@@ -94,36 +116,50 @@ class DemoWorld:
                     "ZOOMSIM_CLIENT_ID": self._client_id,
                     "ZOOMSIM_CLIENT_SECRET": self._client_secret,
                     "ZOOMSIM_WEBHOOK_SECRET": self._webhook_secret,
-                    "ZOOMSIM_WEBHOOK_URL": relay_url + "/webhooks/zoom",
+                    "ZOOMSIM_WEBHOOK_URL": public_url + "/webhooks/zoom",
                 },
             )
         )
-        self.supervisor.start(
-            ChildSpec(
-                name="relay",
-                argv=_python_argv(
-                    "relay", "--data-dir", str(relay_data), "--port", str(relay_port)
-                ),
-                health_url=relay_url + "/healthz",
-                log_path=self.log_dir / "relay.log",
-                env={
-                    "PROFITRINGER_ZOOM_CLIENT_ID": self._client_id,
-                    "PROFITRINGER_ZOOM_CLIENT_SECRET": self._client_secret,
-                    "PROFITRINGER_ZOOM_WEBHOOK_SECRET": self._webhook_secret,
-                    "PROFITRINGER_ZOOM_OAUTH_URL": sim_url,
-                    "PROFITRINGER_ZOOM_API_URL": sim_url,
-                    "PROFITRINGER_PUBLIC_URL": relay_url,
-                    # The demo restarts quickly; reconcile with Zoom soon after.
-                    "PROFITRINGER_ZOOM_RECONCILE_AFTER": "600",
-                },
+        relay_env = {
+            "PROFITRINGER_ZOOM_CLIENT_ID": self._client_id,
+            "PROFITRINGER_ZOOM_CLIENT_SECRET": self._client_secret,
+            "PROFITRINGER_ZOOM_WEBHOOK_SECRET": self._webhook_secret,
+            "PROFITRINGER_ZOOM_OAUTH_URL": sim_url,
+            "PROFITRINGER_ZOOM_API_URL": sim_url,
+            "PROFITRINGER_PUBLIC_URL": public_url,
+            # The demo restarts quickly; reconcile with Zoom soon after.
+            "PROFITRINGER_ZOOM_RECONCILE_AFTER": "600",
+            **self._shared_env,
+        }
+        for number, port in enumerate(relay_ports, start=1):
+            self.supervisor.start(
+                ChildSpec(
+                    name=self.relay_name(number),
+                    argv=_python_argv(
+                        "relay", "--data-dir", str(self._relay_dir(number)), "--port", str(port)
+                    ),
+                    health_url=f"http://127.0.0.1:{port}/healthz",
+                    log_path=self.log_dir / f"{self.relay_name(number).replace(' ', '-')}.log",
+                    env=relay_env,
+                )
             )
-        )
+        if self.relays > 1:
+            balancer = Balancer(self.data_dir / "balancer", balancer_port, relay_ports)
+            balancer.write_config()
+            self.supervisor.start(
+                ChildSpec(
+                    name="balancer",
+                    argv=balancer.argv(),
+                    health_url=public_url + "/readyz",
+                    log_path=self.log_dir / "balancer.log",
+                )
+            )
         password = secrets.token_urlsafe(18)
-        self._set_account(relay_data, password)
-        token = self._sign_in(relay_url, password)
-        self._connect_zoom(relay_url, token)
+        self._set_account(self._relay_dir(1), password)
+        token = self._sign_in(public_url, password)
+        self._connect_zoom(public_url, token)
         return DemoSession(
-            relay_url=relay_url,
+            relay_url=public_url,
             sim_url=sim_url,
             email=DEMO_EMAIL,
             token=token,
@@ -131,6 +167,50 @@ class DemoWorld:
             data_dir=self.data_dir,
             log_dir=self.log_dir,
         )
+
+    def relay_name(self, number: int) -> str:
+        return "relay" if self.relays == 1 else f"relay {number}"
+
+    def _relay_dir(self, number: int) -> Path:
+        return self.data_dir / ("relay" if self.relays == 1 else f"relay-{number}")
+
+    def _start_shared_servers(self) -> None:
+        """PostgreSQL and Redis for several relays, and the settings they share:
+        the database, the broker, and the keys that seal Zoom tokens."""
+        from cryptography.fernet import Fernet
+
+        cluster = PostgresCluster.create(free_port())
+        self._cluster = cluster
+        self.supervisor.start(
+            ChildSpec(
+                name="PostgreSQL",
+                argv=cluster.argv(),
+                health_url=None,
+                health=cluster.answers,
+                log_path=self.log_dir / "postgresql.log",
+                user=cluster.user,
+                stop_signal=signal.SIGINT,
+            )
+        )
+        database_url = cluster.create_database()
+        self._redis_dir = Path(tempfile.mkdtemp(prefix="profitringer-redis-"))
+        redis = RedisServer(self._redis_dir, free_port())
+        self.supervisor.start(
+            ChildSpec(
+                name="Redis",
+                argv=redis.argv(),
+                health_url=None,
+                health=redis.answers,
+                log_path=self.log_dir / "redis.log",
+            )
+        )
+        self._shared_env = {
+            "PROFITRINGER_DATABASE_URL": database_url,
+            "PROFITRINGER_BROKER_URL": redis.url,
+            "PROFITRINGER_TOKEN_KEYS": Fernet.generate_key().decode("ascii"),
+            # haproxy says who the client is in X-Forwarded-For
+            "PROFITRINGER_TRUSTED_PROXIES": "127.0.0.1",
+        }
 
     def _set_account(self, relay_data: Path, password: str) -> None:
         """Create the demo account, or give it this run's password: the demo
@@ -147,6 +227,7 @@ class DemoWorld:
                     "--password-stdin",
                 ),
                 input=password + "\n",
+                env={**os.environ, **self._shared_env},
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -197,6 +278,12 @@ class DemoWorld:
 
     def stop(self) -> None:
         self.supervisor.stop_all()
+        if self._cluster is not None:
+            self._cluster.remove()
+            self._cluster = None
+        if self._redis_dir is not None:
+            shutil.rmtree(self._redis_dir, ignore_errors=True)
+            self._redis_dir = None
         if self._fresh_dir is not None:
             shutil.rmtree(self._fresh_dir, ignore_errors=True)
 

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -153,7 +154,7 @@ def _process_cpu() -> float:
 async def run_at_rate(
     target: Target,
     host: str,
-    port: int,
+    port: int | Sequence[int],
     rate: float,
     duration: float,
     connections: int,
@@ -162,11 +163,16 @@ async def run_at_rate(
     """Send ``rate`` requests per second for ``duration`` seconds; wait for all to finish.
 
     ``server_cpu``, if given, is a callable returning the server's CPU seconds.
+    With several ports (several relays) the connections are shared out in turn.
     """
+    ports = [port] if isinstance(port, int) else list(port)
     total = max(1, int(rate * duration))
     result = RateRun(offered_rate=rate, duration=duration, connections=connections)
     result.planned = total
-    pool = [await HttpConnection.open(host, port) for _ in range(connections)]
+    pool = [
+        (await HttpConnection.open(host, ports[n % len(ports)]), ports[n % len(ports)])
+        for n in range(connections)
+    ]
     next_index = 0
     cpu_before = _process_cpu()
     server_before = server_cpu() if server_cpu else 0.0
@@ -174,7 +180,7 @@ async def run_at_rate(
     t0 = time.monotonic() + 0.05
     result.started = t0
 
-    async def worker(conn: HttpConnection) -> None:
+    async def worker(conn: HttpConnection, port: int) -> None:
         nonlocal next_index
         while next_index < total:
             index = next_index
@@ -216,7 +222,7 @@ async def run_at_rate(
                 target.release(slot)
         conn.close()
 
-    await asyncio.gather(*(worker(conn) for conn in pool))
+    await asyncio.gather(*(worker(conn, port) for conn, port in pool))
     result.generator_cpu = _process_cpu() - cpu_before
     result.server_cpu = (server_cpu() if server_cpu else 0.0) - server_before
     if result.finished == 0.0:
@@ -227,7 +233,7 @@ async def run_at_rate(
 async def sweep(
     target: Target,
     host: str,
-    port: int,
+    port: int | Sequence[int],
     rates: list[float],
     duration: float,
     connections: int,

@@ -10,6 +10,9 @@ Sections (``--only`` takes any of them, repeatable or comma-separated):
 - ``tray``: start to icon, memory, idle CPU and wake-ups of the tray; tray.py.
 - ``hostile``: webhook latency alone, during a sign-in flood and during a
   header flood; hostile.py.
+- ``cluster``: several relays on PostgreSQL and Redis: webhook on one relay,
+  socket on another; the highest sustained rate of one, two and three relays;
+  sockets per relay; cluster.py.
 
 ``--quick`` runs every section small and short (under a minute in all); CI
 runs it through tests/bench/test_quick.py so the suite never rots.
@@ -31,9 +34,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.bench import fanout, harness, hostile, tray, webhook
+from tests.bench import cluster, fanout, harness, hostile, tray, webhook
 
-SECTIONS = ("webhook", "fanout", "tray", "hostile")
+SECTIONS = ("webhook", "fanout", "tray", "hostile", "cluster")
 SCHEMA = 1
 #: Cores' worth of CPU used by other processes above which the table warns.
 OTHER_LOAD_WARNING = 0.1
@@ -52,6 +55,16 @@ def plans(quick: bool) -> dict[str, Any]:
             "hostile": hostile.HostilePlan(
                 duration=2.0, rate=20.0, signin_concurrency=20, header_connections=4
             ),
+            "cluster": cluster.ClusterPlan(
+                accounts=6,
+                rates=[50.0],
+                duration=1.0,
+                ramp_start=50.0,
+                ramp_duration=0.5,
+                ramp_steps=1,
+                relays=2,
+                sockets=[50],
+            ),
         }
     return {
         "webhook": webhook.WebhookPlan(
@@ -66,6 +79,16 @@ def plans(quick: bool) -> dict[str, Any]:
             starts=5, updates=3600, idle_seconds=60.0, strace_seconds=15.0, offline_seconds=60.0
         ),
         "hostile": hostile.HostilePlan(),
+        "cluster": cluster.ClusterPlan(
+            accounts=100,
+            rates=[100.0, 500.0],
+            duration=10.0,
+            ramp_start=400.0,
+            ramp_duration=4.0,
+            ramp_steps=8,
+            relays=3,
+            sockets=[1000, 5000, 10000],
+        ),
     }
 
 
@@ -74,6 +97,7 @@ RUNNERS: dict[str, Callable[[Any, Path], dict[str, Any]]] = {
     "fanout": fanout.run,
     "tray": tray.run,
     "hostile": hostile.run,
+    "cluster": cluster.run,
 }
 
 
@@ -209,6 +233,24 @@ def targets(sections: dict[str, Any], quick: bool = False) -> list[dict[str, Any
             flood,
             None if flood is None or quick else flood <= 100.0,
         )
+    several = sections.get("cluster")
+    if several and "error" not in several:
+        at500 = next((e for e in several["cross"]["rates"] if e["offered_per_s"] == 500.0), None)
+        p99 = at500["latency"]["p99_ms"] if at500 else None
+        add(
+            "cross-relay p99 at 500/s (webhook on A, socket on B)",
+            "<= 15 ms",
+            p99,
+            None if p99 is None else p99 <= 15.0,
+        )
+        by_count = {entry["relays"]: entry["max_sustained_per_s"] for entry in several["scale"]}
+        if 1 in by_count and 2 in by_count:
+            add(
+                "two relays sustain more than one",
+                "> one relay's rate",
+                f"{by_count[2]:,.0f} vs {by_count[1]:,.0f} /s",
+                None if quick else by_count[2] > by_count[1],
+            )
     return found
 
 
@@ -388,6 +430,39 @@ def render(report: dict[str, Any]) -> str:
                 ]
             )
         out.append(_table(rows))
+    several = sections.get("cluster")
+    if several and "error" not in several:
+        out.append("")
+        out.append(
+            f"Several relays ({several['setup']['store']}; {several['setup']['broker']}; "
+            f"{several['setup']['accounts']} accounts)"
+        )
+        rows = [["run", "offered/s", "achieved/s", "p50 ms", "p99 ms", "max ms", "kept up"]]
+        runs = [("A -> B", e) for e in several["cross"]["rates"]]
+        runs += [
+            (f"{e['relays']} relay(s), best", e["max_sustained"])
+            for e in several["scale"]
+            if e["max_sustained"]
+        ]
+        for label, entry in runs:
+            rows.append(
+                [
+                    label,
+                    _fmt(entry["offered_per_s"]),
+                    _fmt(entry["achieved_per_s"]),
+                    _fmt(entry["latency"]["p50_ms"]),
+                    _fmt(entry["latency"]["p99_ms"]),
+                    _fmt(entry["latency"]["max_ms"]),
+                    "yes" if entry["sustained"] else "no",
+                ]
+            )
+        out.append(_table(rows))
+        for stage in several["sockets"]["stages"]:
+            out.append(
+                f"{stage['sockets']:,} sockets on one relay: "
+                f"{_fmt(stage['memory_per_socket_kib'])} KiB each, "
+                f"update to all in {_fmt(stage['deliver_to_all_ms'])} ms"
+            )
     for name, section in sections.items():
         if "error" in section:
             out.append("")

@@ -202,10 +202,13 @@ def _seed(relay_url: str, sim_url: str, accounts: list[BenchAccount]) -> None:
                 raise RuntimeError(f"connecting Zoom failed: {page.status_code} {page.text[:200]}")
 
 
-async def _open_sockets(relay_url: str, target: RelayTarget) -> list[asyncio.Task[None]]:
+async def _open_sockets(
+    relay_url: str, target: RelayTarget, accounts: list[BenchAccount] | None = None
+) -> list[asyncio.Task[None]]:
+    """A live socket on ``relay_url`` for each of ``accounts`` (default: all the target's)."""
     ws_url = relay_url.replace("http://", "ws://") + "/api/v1/live"
     readers = []
-    for account in target.accounts:
+    for account in target.accounts if accounts is None else accounts:
         account.socket = await websockets.connect(
             ws_url,
             additional_headers={"Authorization": f"Bearer {account.token}"},

@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from desktop.core.availability import AccountAvailability
-from desktop.relay.server import free_port
 from desktop.relay.storage import DB_FILENAME, MIGRATIONS, Store, state_to_json
+from desktop.serving import free_port
 from desktop.zoomsim.server import RunningZoomSim, ThreadedServer, run_in_thread
 from desktop.zoomsim.sim import SimConfig
 from tests.relay.zoom.conftest import (
