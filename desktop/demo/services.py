@@ -223,7 +223,7 @@ def haproxy_config(port: int, relays: Sequence[int]) -> str:
         for n, relay_port in enumerate(relays, start=1)
     )
     return f"""global
-    maxconn 20000
+    maxconn 4000
 
 defaults
     mode http

@@ -109,7 +109,7 @@ def run(plan: ClusterPlan, out_dir: Path) -> dict[str, Any]:
     ):
         root = Path(tmp)
         accounts = [BenchAccount(i, f"bench{i}@example.com") for i in range(plan.accounts)]
-        harness.add_accounts_to(servers.database_url, [a.email for a in accounts])
+        harness.add_accounts(root / "seed", [a.email for a in accounts], servers.database_url)
         config = SimConfig(
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,

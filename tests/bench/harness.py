@@ -266,10 +266,10 @@ def floor_process(log_path: Path) -> ServerProcess:
     return ServerProcess(argv, port, log_path, health_path="/")
 
 
-def add_accounts(data_dir: Path, emails: Sequence[str]) -> None:
+def add_accounts(data_dir: Path, emails: Sequence[str], database_url: str | None = None) -> None:
     """Create accounts as ``profitringer relay user add`` does (one Argon2 hash, reused,
-    so seeding many accounts stays quick)."""
-    store = Store.open(data_dir)
+    so seeding many accounts stays quick), in ``database_url`` if given."""
+    store = Store.open_url(database_url, data_dir)
     try:
         password_hash = hash_password(PASSWORD)
         for email in emails:

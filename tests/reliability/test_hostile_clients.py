@@ -133,23 +133,17 @@ def _healthz_status(relay: RunningRelay) -> int:
         return 0
 
 
-def _read_until_closed(sock: socket.socket) -> None:
-    """Read what was already delivered, then raise for the reset (or the close)."""
-    while sock.recv(65536):
-        pass
-    raise BrokenPipeError("the relay closed the connection")
-
-
 def test_a_client_that_never_reads_its_answers_is_dropped(
     relay: RunningRelay, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each hog pipelines requests until its own send buffer is full and never
     reads. The relay must end all three (seen from its side: no HTTP connection
-    left open); the client then finds its connection reset once it reads.
+    left open) and keep answering everyone else.
 
-    The drop is judged on the relay's side because a client that neither reads
-    nor can send learns of the reset only from its kernel's zero-window probes,
-    which back off to tens of seconds on a loaded machine."""
+    The drop is judged on the relay's side only: a client that neither reads
+    nor can send learns of the reset from its kernel, whose zero-window probes
+    back off to tens of seconds on a loaded machine (CI saw a 10 s read time
+    out), so what the client sees says more about the kernel than the relay."""
     caplog.set_level(logging.INFO)
     wait_until(lambda: relay.open_http_connections() == 0, what="an idle relay")
     request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 200
@@ -177,11 +171,6 @@ def test_a_client_that_never_reads_its_answers_is_dropped(
             timeout=30,
             what="the relay dropping every connection whose answers went unread",
         )
-        for sock in hogs:
-            sock.setblocking(True)
-            sock.settimeout(10)
-            with pytest.raises((ConnectionResetError, BrokenPipeError)):
-                _read_until_closed(sock)
     finally:
         for sock in hogs:
             sock.close()

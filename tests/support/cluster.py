@@ -5,12 +5,9 @@ PostgreSQL as an unprivileged user when we are root) and stopped after."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +17,7 @@ from cryptography.fernet import Fernet
 
 from desktop.demo.services import PostgresCluster, RedisServer
 from desktop.serving import free_port
-from tests.support.zoom import PASSWORD, RelayProcess
+from tests.support.zoom import RelayProcess
 
 
 def _wait_for(answers: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
@@ -101,43 +98,6 @@ def shared_servers(log_dir: Path) -> Iterator[SharedServers]:
         import shutil
 
         shutil.rmtree(redis_dir, ignore_errors=True)
-
-
-def add_accounts_via_cli(env: dict[str, str], data_dir: Path, emails: list[str]) -> None:
-    """``relay user add`` for each email against the shared database, a few at a time."""
-    errors: list[str] = []
-
-    def add(email: str) -> None:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "desktop",
-                "relay",
-                "--data-dir",
-                str(data_dir),
-                "user",
-                "add",
-                email,
-                "--password-stdin",
-            ],
-            input=PASSWORD + "\n",
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
-            errors.append(f"{email}: {result.stderr.strip()}")
-
-    for start in range(0, len(emails), 4):
-        batch = [threading.Thread(target=add, args=(e,)) for e in emails[start : start + 4]]
-        for thread in batch:
-            thread.start()
-        for thread in batch:
-            thread.join()
-    assert not errors, errors
 
 
 def relay_processes(root: Path, env: dict[str, str], count: int) -> list[RelayProcess]:

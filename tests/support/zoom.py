@@ -129,12 +129,17 @@ class Wire:
         return message
 
 
-def add_accounts(data_dir: Path, emails: list[str], password: str = PASSWORD) -> list[str]:
+def add_accounts(
+    data_dir: Path,
+    emails: list[str],
+    password: str = PASSWORD,
+    database_url: str | None = None,
+) -> list[str]:
     """Create accounts straight in the store (as ``relay user add`` does); their ids.
 
-    Only while no relay holds ``data_dir``.
+    Only while no relay holds ``data_dir`` (SQLite); any time on PostgreSQL.
     """
-    store = Store.open(data_dir)
+    store = Store.open_url(database_url, data_dir)
     try:
         hashed = hash_password(password)
         return [store.add_account(email, hashed, now_utc()).id for email in emails]
