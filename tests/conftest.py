@@ -45,7 +45,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     host, dunst and GNOME Keyring)."""
     phase = os.environ.get("PROFITRINGER_SCREEN_TESTS") if os.environ.get("DISPLAY") else None
     skip_screen = pytest.mark.skip(reason="real-screen test: run by scripts/screen-test.sh")
+    from tests.support.relay import CLUSTER_MODE
+
+    skip_sqlite = pytest.mark.skip(reason="reads or breaks the SQLite file itself (cluster mode)")
     for item in items:
+        if CLUSTER_MODE and "sqlite_only" in item.keywords:
+            item.add_marker(skip_sqlite)
         if "screen" not in item.keywords:
             continue
         wanted = "bus" if "screen_bus" in item.keywords else "1"
@@ -88,15 +93,32 @@ def memory_keyring() -> Iterator[Any]:
 
 
 @pytest.fixture
-def relay(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A real relay on 127.0.0.1 with a temporary data dir; with
-    ``PROFITRINGER_TEST_BROKER=redis``, on the Redis broker (a real redis-server)."""
-    from tests.support.relay import start_relay
+def relay_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings every test relay of this run gets: in cluster mode
+    (``PROFITRINGER_TEST_CLUSTER=1``, tests/support/relay.py) a fresh PostgreSQL
+    database and the Redis broker; with ``PROFITRINGER_TEST_BROKER=redis``, the
+    Redis broker (a real redis-server)."""
+    from tests.support.relay import CLUSTER_MODE
 
     overrides: dict[str, Any] = {}
-    if os.environ.get("PROFITRINGER_TEST_BROKER") == "redis":
+    if CLUSTER_MODE:
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    if CLUSTER_MODE or os.environ.get("PROFITRINGER_TEST_BROKER") == "redis":
         overrides["broker_url"] = request.getfixturevalue("redis_url")
-    with start_relay(tmp_path / "relay", **overrides) as running:
+    return overrides
+
+
+@pytest.fixture
+def relay(tmp_path: Path, relay_overrides: dict[str, Any]) -> Iterator[Any]:
+    """A real relay on 127.0.0.1 with a temporary data dir (see ``relay_overrides``),
+    beside a sibling relay in cluster mode."""
+    from tests.support.relay import start_relay, with_sibling
+
+    data_dir = tmp_path / "relay"
+    with (
+        start_relay(data_dir, **relay_overrides) as running,
+        with_sibling(data_dir, **relay_overrides),
+    ):
         yield running
 
 

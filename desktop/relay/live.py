@@ -117,7 +117,12 @@ async def live(websocket: WebSocket) -> None:
             subscriber.deliver(json.dumps(live_message("snapshot", snapshot)))
         writer = asyncio.create_task(subscriber.run())
         reader = asyncio.create_task(_drain(websocket))
-        _, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            # Both may end together (the peer went away while a message was being
+            # written); a write to a closed socket is how it ends, not an error.
+            if not task.cancelled():
+                task.exception()
         for task in pending:
             task.cancel()
         for task in pending:

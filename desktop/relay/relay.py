@@ -230,7 +230,9 @@ class Relay:
         return session
 
     def purge_expired_sessions(self) -> int:
-        """Delete the sessions past their end; returns how many there were."""
+        """Delete the sessions past their end (and claims run out); returns how
+        many sessions there were."""
+        self.store.purge_claims(self.clock())
         return self.store.delete_expired_sessions(self.clock())
 
     def end_session(self, session_id: int) -> None:

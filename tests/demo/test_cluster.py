@@ -83,6 +83,8 @@ class SocketThread:
 
         self.loop.call_soon_threadsafe(cancel)
         self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()  # its self-pipe sockets with it
 
 
 def _is(read: Callable[[], object], want: object) -> bool:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.relay.conftest import EMAIL, PASSWORD
 from tests.support.relay import RunningRelay
@@ -30,6 +31,7 @@ def test_sign_in_returns_a_long_token_and_the_account(relay: RunningRelay) -> No
     assert len(body["token"]) >= 32  # 256 random bits, url-safe
 
 
+@pytest.mark.sqlite_only
 def test_the_database_keeps_only_a_hash_of_session_tokens(relay: RunningRelay) -> None:
     relay.add_user(EMAIL, PASSWORD)
     token = relay.sign_in(EMAIL, PASSWORD)

@@ -59,11 +59,13 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Store.open(tmp_path)
 
 
+@pytest.mark.sqlite_only
 def test_two_relays_cannot_share_a_data_dir(relay: RunningRelay) -> None:
     with pytest.raises(StorageError, match="another relay is already using"):
         Relay(RelaySettings(data_dir=relay.settings.data_dir))
 
 
+@pytest.mark.sqlite_only
 def test_an_expired_time_override_is_cleared_at_start(relay: RunningRelay) -> None:
     """An override that ran out while the relay was down is gone when it is back."""
     from datetime import UTC, datetime, timedelta

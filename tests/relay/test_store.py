@@ -270,3 +270,50 @@ def test_postgres_errors_name_the_database_without_its_password(tmp_path: Path) 
 def test_an_unknown_database_url_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="must start with"):
         Store.open_url("mysql://x/y", tmp_path)
+
+
+def test_claims_go_to_one_holder_until_they_run_out(store: Store) -> None:
+    later = NOW + timedelta(seconds=30)
+    assert store.take_claim("refresh:a", "relay-1", NOW, later)
+    assert not store.take_claim("refresh:a", "relay-2", NOW, later), "held by relay-1"
+    assert store.take_claim("refresh:b", "relay-2", NOW, later), "another name is free"
+    assert store.take_claim("refresh:a", "relay-1", NOW, later + timedelta(seconds=5))
+    holder, until = store.claim_of("refresh:a") or ("", NOW)
+    assert (holder, until) == ("relay-1", later + timedelta(seconds=5))
+    # relay-1 is killed: its claim runs out, and then relay-2 may take it.
+    assert not store.take_claim("refresh:a", "relay-2", later, later + timedelta(seconds=30))
+    expired = later + timedelta(seconds=5)
+    assert store.take_claim("refresh:a", "relay-2", expired, expired + timedelta(seconds=30))
+    store.release_claim("refresh:a", "relay-1")  # not its claim any more: no effect
+    assert (store.claim_of("refresh:a") or ("",))[0] == "relay-2"
+    store.release_claim("refresh:a", "relay-2")
+    assert store.claim_of("refresh:a") is None
+    assert store.purge_claims(later + timedelta(seconds=1)) == 1  # refresh:b ran out
+    assert store.claim_of("refresh:b") is None
+
+
+def test_a_claim_raced_from_two_stores_has_one_winner(
+    database_url: str, tmp_path: Path, store: Store
+) -> None:
+    other = Store.open_url(database_url, tmp_path / "data")
+    try:
+        barrier = threading.Barrier(2)
+        won: list[str] = []
+
+        def race(who: str, on: Store) -> None:
+            barrier.wait()
+            for n in range(50):
+                if on.take_claim(f"job:{n}", who, NOW, NOW + timedelta(seconds=30)):
+                    won.append(f"{n}:{who}")
+
+        threads = [
+            threading.Thread(target=race, args=("one", store)),
+            threading.Thread(target=race, args=("two", other)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(int(w.split(":")[0]) for w in won) == list(range(50))
+    finally:
+        other.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,12 @@ from desktop.relay.config import RelaySettings
 from desktop.relay.passwords import hash_password
 from desktop.relay.server import ThreadedRelay
 from desktop.relay.storage import Store
+
+#: ``PROFITRINGER_TEST_CLUSTER=1``: the relay fixtures run on a fresh PostgreSQL
+#: database and the Redis broker, each beside a second relay on the same two
+#: (which plans the same jobs, hears every change and holds its own sockets);
+#: tests marked ``sqlite_only`` are skipped.
+CLUSTER_MODE = os.environ.get("PROFITRINGER_TEST_CLUSTER") == "1"
 
 
 class RunningRelay:
@@ -93,3 +100,13 @@ def start_relay(data_dir: Path, **overrides: Any) -> Iterator[RunningRelay]:
         yield running
     finally:
         running.stop()
+
+
+@contextlib.contextmanager
+def with_sibling(data_dir: Path, **settings: Any) -> Iterator[None]:
+    """In cluster mode, a second relay on the same database and broker."""
+    if not CLUSTER_MODE:
+        yield
+        return
+    with start_relay(data_dir.with_name(data_dir.name + "-sibling"), **settings):
+        yield

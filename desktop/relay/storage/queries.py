@@ -451,6 +451,32 @@ class Queries:
         row = self._one("SELECT MIN(expires_at) FROM oauth_states")
         return None if row is None or row[0] is None else parse_iso(row[0])
 
+    # -- claims: who does a piece of work, until when ----------------------------------------
+
+    def take_claim(self, name: str, holder: str, now_ms: int, until_ms: int) -> bool:
+        """Claim ``name`` for ``holder`` until ``until_ms`` if nobody holds it, its
+        claim has run out, or ``holder`` holds it already; whether it did."""
+        row = self._one(
+            "INSERT INTO claims (name, holder, until_ms) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+            " until_ms = excluded.until_ms"
+            " WHERE claims.until_ms <= ? OR claims.holder = excluded.holder"
+            " RETURNING holder",
+            (name, holder, until_ms, now_ms),
+        )
+        return row is not None
+
+    def claim_of(self, name: str) -> tuple[str, int] | None:
+        """``(holder, until_ms)`` of the claim on ``name``, if there is one."""
+        row = self._one("SELECT holder, until_ms FROM claims WHERE name = ?", (name,))
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    def release_claim(self, name: str, holder: str) -> None:
+        self._run("DELETE FROM claims WHERE name = ? AND holder = ?", (name, holder))
+
+    def purge_claims(self, now_ms: int) -> int:
+        return self._run("DELETE FROM claims WHERE until_ms <= ?", (now_ms,))
+
     # -- sealed secrets, for a key rotation ------------------------------------------------
 
     def reseal_all(self, reseal: Callable[[bytes], bytes | None]) -> int:

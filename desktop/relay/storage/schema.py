@@ -87,6 +87,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE zoom_connections ADD COLUMN problem_message TEXT;
     UPDATE accounts SET state = json_remove(state, '$.last_presence_status');
     """,
+    # 6: claims (desktop/relay/claims.py): which relay holds a piece of work (a
+    # token refresh, a background job) until when, so that several relays on one
+    # database do it once; a killed relay's claims run out by themselves.
+    """
+    CREATE TABLE claims (
+        name     TEXT PRIMARY KEY,
+        holder   TEXT NOT NULL,
+        until_ms INTEGER NOT NULL
+    );
+    """,
 )
 
 
@@ -158,5 +168,12 @@ POSTGRES_MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE zoom_connections ADD COLUMN connected_at_ms BIGINT;
     ALTER TABLE zoom_connections ADD COLUMN problem_code TEXT;
     ALTER TABLE zoom_connections ADD COLUMN problem_message TEXT;
+    """,
+    """
+    CREATE TABLE claims (
+        name     TEXT PRIMARY KEY,
+        holder   TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );
     """,
 )

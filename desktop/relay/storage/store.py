@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -321,3 +321,28 @@ class Store:
     def next_oauth_expiry(self) -> datetime | None:
         with self._reading() as q:
             return q.next_oauth_expiry()
+
+    # -- claims ---------------------------------------------------------------------------
+
+    def take_claim(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        with self.transaction() as tx:
+            return tx.take_claim(name, holder, _ms(now), _ms(until))
+
+    def claim_of(self, name: str) -> tuple[str, datetime] | None:
+        with self._reading() as q:
+            claim = q.claim_of(name)
+        if claim is None:
+            return None
+        return claim[0], datetime.fromtimestamp(claim[1] / 1000, tz=UTC)
+
+    def release_claim(self, name: str, holder: str) -> None:
+        with self.transaction() as tx:
+            tx.release_claim(name, holder)
+
+    def purge_claims(self, now: datetime) -> int:
+        with self.transaction() as tx:
+            return tx.purge_claims(_ms(now))
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -29,9 +29,10 @@ import httpx
 
 from desktop.core import availability as rules
 from desktop.core.wire import iso
+from desktop.relay.claims import Claims
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
-from desktop.relay.storage import Transaction
+from desktop.relay.storage import StorageError, Transaction
 from desktop.relay.zoom.api import (
     TokenGrant,
     ZoomApi,
@@ -46,7 +47,7 @@ from desktop.relay.zoom.connecting import (
     ConnectFlow,
 )
 from desktop.relay.zoom.planner import Job, Planner, Subject
-from desktop.relay.zoom.rows import SealedGrant, ZoomRows
+from desktop.relay.zoom.rows import Connection, SealedGrant, ZoomRows
 from desktop.relay.zoom.tokens import (
     ZoomConnectionExpired,
     ZoomNotConfigured,
@@ -110,8 +111,15 @@ class ZoomIntegration:
         self.vault = vault
         self.rows = ZoomRows(relay.store)
         self._http = http
+        self.claims = Claims(relay.store, relay.clock)
         self.tokens = ZoomTokens(
-            self.settings, relay.clock, self.rows, api=api, vault=vault, expire=self._expire
+            self.settings,
+            relay.clock,
+            self.rows,
+            api=api,
+            vault=vault,
+            expire=self._expire,
+            claims=self.claims,
         )
         self._wake_event: asyncio.Event | None = None
         #: When the planner, asleep, will look again by itself.
@@ -456,14 +464,55 @@ class ZoomIntegration:
 
     def _subjects(self) -> list[Subject]:
         """What the planner needs of every usable connection, read from the store."""
-        subjects = []
-        for connection in self.rows.connected():
-            stored = self.relay.store.load_state(connection.account_id)
-            since = None
-            if stored is not None and stored.state.in_meeting:
-                since = stored.state.in_meeting_since
-            subjects.append(Subject(connection.account_id, connection.refresh_expires_at, since))
-        return subjects
+        return [self._subject_of(connection) for connection in self.rows.connected()]
+
+    def _subject_of(self, connection: Connection) -> Subject:
+        stored = self.relay.store.load_state(connection.account_id)
+        since = None
+        if stored is not None and stored.state.in_meeting:
+            since = stored.state.in_meeting_since
+        return Subject(connection.account_id, connection.refresh_expires_at, since)
+
+    def _job_hold(self) -> float:
+        """How long a running job's claim is held (a keep-alive may wait for a
+        refresh claim first); a relay killed mid-job loses it after this."""
+        return 3 * self.settings.zoom_http_timeout + 10
+
+    async def _run_claimed(
+        self, job: Job, account_id: str, run: Callable[[str], Awaitable[None]]
+    ) -> None:
+        """Run a due job if this relay wins its claim ``<job>:<account>``.
+
+        Several relays on one database plan the same jobs; the claim makes one
+        of them run each. The winner re-checks against the row as it is now (the
+        job may have just been done elsewhere), and afterwards holds the claim
+        until the job is next due by its own plan, so the others wait as long.
+        The re-read at start is the exception: each relay that starts does its
+        own, since webhooks may have been lost while every relay was down.
+        """
+        if job == "reconcile" and self.planner.reconciles_at_start(account_id):
+            await run(account_id)
+            return
+        name = f"{job}:{account_id}"
+        if not self.claims.take(name, self._job_hold()):
+            until = self.claims.held_until(name)
+            if until is None:  # released just now: look again soon
+                until = self._now() + timedelta(seconds=1)
+            self.planner.held_elsewhere(job, account_id, until)
+            return
+        connection = self.rows.get(account_id)
+        if connection is None or not connection.usable:
+            self.claims.release(name)
+            return
+        due = self.planner.plan([self._subject_of(connection)], self._now()).due
+        if (job, account_id) not in due:
+            self.claims.release(name)  # done elsewhere since this relay planned
+            return
+        try:
+            await run(account_id)
+        finally:
+            next_at = self.planner.not_before(job, account_id)
+            self.claims.keep_until(name, next_at or self._now())
 
     async def _plan_forever(self) -> None:
         assert self._wake_event is not None
@@ -478,7 +527,12 @@ class ZoomIntegration:
             plan = self.planner.plan(self._subjects(), now)
             if plan.due:
                 for job, account_id in plan.due:
-                    await jobs[job](account_id)
+                    try:
+                        await self._run_claimed(job, account_id, jobs[job])
+                    except StorageError as exc:  # the planner must outlive the database
+                        log.warning("cannot claim the %s of account %s: %s", job, account_id, exc)
+                        retry = timedelta(seconds=self.settings.zoom_retry_delay)
+                        self.planner.held_elsewhere(job, account_id, self._now() + retry)
                 continue
             timeout = MAX_SLEEP
             if plan.next_at is not None:

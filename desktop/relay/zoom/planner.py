@@ -105,7 +105,24 @@ class Planner:
         self._reconcile_at_start.discard(account_id)
         self._reconcile_not_before.pop(account_id, None)
 
+    def held_elsewhere(self, job: Job, account_id: str, until: datetime) -> None:
+        """Another relay holds the job until ``until``: not before then here."""
+        if job == "keepalive":
+            self._keepalive_not_before[account_id] = until
+        else:
+            self._reconcile_not_before[account_id] = until
+
     # -- decisions -------------------------------------------------------------------
+
+    def not_before(self, job: Job, account_id: str) -> datetime | None:
+        """The backoff or wait this planner keeps for the job, if any."""
+        if job == "keepalive":
+            return self._keepalive_not_before.get(account_id)
+        return self._reconcile_not_before.get(account_id)
+
+    def reconciles_at_start(self, account_id: str) -> bool:
+        """Whether the account's start-up re-read is still to run."""
+        return account_id in self._reconcile_at_start
 
     def keepalive_due(self, subject: Subject) -> datetime | None:
         if subject.refresh_expires_at is None:

@@ -2,11 +2,14 @@
 single-flight refresh, the keep-alive refresh, and a REST call retried once
 with a refreshed token.
 
-Refresh tokens rotate (ZOOM.md), so refreshing is single-flight per account
-(one ``asyncio.Lock`` each) and the new pair is committed before it is used,
-and only over the pair it replaces (a disconnect during a refresh wins). A
-dead grant is handed to ``expire``, which marks the connection ``expired``,
-deletes the tokens and pushes ``zoom_expired``.
+Refresh tokens rotate (ZOOM.md), so refreshing is single-flight per account:
+within a relay through one ``asyncio.Lock`` each, and across the relays on one
+database through the claim ``refresh:<account>`` (desktop/relay/claims.py).
+Whoever takes the claim re-reads the row first: if another relay refreshed in
+the meantime, its pair is used and Zoom is not asked again. The new pair is
+committed before it is used, and only over the pair it replaces (a disconnect
+during a refresh wins). A dead grant is handed to ``expire``, which marks the
+connection ``expired``, deletes the tokens and pushes ``zoom_expired``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,15 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
+from desktop.relay.claims import Claims
 from desktop.relay.config import RelaySettings
-from desktop.relay.zoom.api import TokenGrant, ZoomApi, ZoomGrantDead, ZoomUnauthorized
+from desktop.relay.zoom.api import (
+    TokenGrant,
+    ZoomApi,
+    ZoomGrantDead,
+    ZoomUnauthorized,
+    ZoomUnavailable,
+)
 from desktop.relay.zoom.rows import Connection, SealedGrant, ZoomRows
 from desktop.relay.zoom.vault import TokenVault, VaultError
 
@@ -28,6 +38,8 @@ T = TypeVar("T")
 
 #: Refresh an access token this long before Zoom says it expires.
 ACCESS_MARGIN: Final = timedelta(seconds=60)
+#: Longest pause between two looks at a refresh another relay holds.
+CLAIM_POLL_MAX: Final = 0.25
 
 
 class ZoomNotConfigured(Exception):
@@ -56,8 +68,10 @@ class ZoomTokens:
         api: ZoomApi | None,
         vault: TokenVault | None,
         expire: Callable[[str, bytes], None],
+        claims: Claims,
     ) -> None:
         self.settings = settings
+        self.claims = claims
         self._clock = clock
         self.rows = rows
         self.api = api
@@ -140,7 +154,69 @@ class ZoomTokens:
         if not task.cancelled():
             task.exception()  # retrieved: whoever awaited it has seen it (or left)
 
-    async def _refresh_and_commit(self, connection: Connection) -> tuple[str, str | None]:
+    async def _refresh_and_commit(self, seen: Connection) -> tuple[str, str | None]:
+        """Take the account's refresh claim, then refresh what the row holds now,
+        unless another relay refreshed since ``seen`` was read."""
+        name = f"refresh:{seen.account_id}"
+        connection, ready = await self._claim_refresh(name, seen)
+        if ready is not None:
+            return ready
+        try:
+            return await self._exchange(connection)
+        finally:
+            self.claims.release(name)
+
+    def _claim_hold(self) -> float:
+        """How long a refresh claim is held: long enough for the exchange and the
+        commit; a relay killed while holding it loses it after this."""
+        return 2 * self.settings.zoom_http_timeout + 5
+
+    async def _claim_refresh(
+        self, name: str, seen: Connection
+    ) -> tuple[Connection, tuple[str, str | None] | None]:
+        """Wait for the refresh claim. Returns the row as it is now and, if another
+        relay has replaced the pair ``seen`` held, its access token and REST base
+        (then the claim is not kept and Zoom need not be asked)."""
+        _, vault = self.require()
+        loop = asyncio.get_running_loop()
+        hold = self._claim_hold()
+        deadline = loop.time() + hold + self.settings.zoom_http_timeout
+        pause = 0.01
+        while True:
+            taken = self.claims.take(name, hold)
+            current = self.rows.get(seen.account_id)  # re-read, after taking it
+            replaced = current is not None and self._replaced(seen, current)
+            if taken and (current is None or not current.usable or replaced):
+                self.claims.release(name)
+            if current is None or not current.usable:
+                raise ZoomNotConnected()
+            if replaced:
+                assert current.access_token is not None
+                try:
+                    return current, (vault.unseal(current.access_token), current.api_url)
+                except VaultError:
+                    taken = self.claims.take(name, hold)  # let the exchange deal with it
+            if taken:
+                return current, None
+            if loop.time() >= deadline:
+                raise ZoomUnavailable("another relay's refresh of these tokens did not finish")
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, CLAIM_POLL_MAX)
+
+    def _replaced(self, seen: Connection, current: Connection) -> bool:
+        """Whether ``current`` holds another refresh token than ``seen`` did (the
+        same one re-sealed by a key rotation is not another)."""
+        if current.refresh_token == seen.refresh_token:
+            return False
+        if current.refresh_token is None or seen.refresh_token is None:
+            return True
+        _, vault = self.require()
+        try:
+            return vault.unseal(current.refresh_token) != vault.unseal(seen.refresh_token)
+        except VaultError:
+            return False
+
+    async def _exchange(self, connection: Connection) -> tuple[str, str | None]:
         api, vault = self.require()
         account_id = connection.account_id
         assert connection.refresh_token is not None

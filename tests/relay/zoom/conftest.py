@@ -15,7 +15,7 @@ import pytest
 
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from desktop.zoomsim.webhook_signing import sign
-from tests.support.relay import RunningRelay, start_relay
+from tests.support.relay import RunningRelay, start_relay, with_sibling
 from tests.support.zoom import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -42,8 +42,12 @@ def sim() -> Iterator[RunningZoomSim]:
 
 
 @pytest.fixture
-def zrelay(tmp_path: Path, sim: RunningZoomSim) -> Iterator[RunningRelay]:
-    with start_relay(tmp_path / "relay", **zoom_settings(sim)) as running:
+def zrelay(
+    tmp_path: Path, sim: RunningZoomSim, relay_overrides: dict[str, Any]
+) -> Iterator[RunningRelay]:
+    settings = zoom_settings(sim, **relay_overrides)
+    data_dir = tmp_path / "relay"
+    with start_relay(data_dir, **settings) as running, with_sibling(data_dir, **settings):
         sim.sim.set_webhook_url(running.url + "/webhooks/zoom")
         yield running
 
@@ -130,9 +134,20 @@ def presence_body(user_id: str, status: str, event_ts: int | None = None) -> byt
 
 
 def zoom_row(relay: RunningRelay) -> dict[str, Any] | None:
-    """The account's zoom_connections row, read straight from the database file."""
+    """The account's zoom_connections row, read straight from the database
+    (the SQLite file, or PostgreSQL in cluster mode; secrets as bytes on both)."""
     import sqlite3
 
+    url = relay.settings.database_url
+    if url and url.startswith("postgresql"):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(url, row_factory=dict_row) as pg:
+            found = pg.execute("SELECT * FROM zoom_connections").fetchone()
+        if found is None:
+            return None
+        return {k: bytes(v) if isinstance(v, memoryview) else v for k, v in found.items()}
     db = sqlite3.connect(relay.settings.data_dir / "relay.sqlite3")
     db.row_factory = sqlite3.Row
     try:

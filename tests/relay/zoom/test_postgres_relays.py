@@ -3,20 +3,23 @@ key rotation while they run, the admin commands and the SQLite import."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
 from desktop.relay import cli
 from desktop.relay.config import RelaySettings
 from desktop.relay.relay import Relay
-from desktop.relay.storage import Store
+from desktop.relay.storage import MIGRATIONS, Store
 from desktop.relay.zoom.routes import build_integration
 from desktop.relay.zoom.vault import TokenVault, VaultError
 from desktop.zoomsim.server import RunningZoomSim
@@ -30,6 +33,7 @@ from tests.relay.zoom.conftest import (
     state,
 )
 from tests.support.relay import RunningRelay, start_relay
+from tests.support.waiting import wait_until
 from tests.support.zoom import zoom_settings
 
 OLD_KEY = Fernet.generate_key().decode()
@@ -172,7 +176,7 @@ def test_admin_commands_against_postgres(
     monkeypatch.setenv("PROFITRINGER_DATABASE_URL", postgres_url)
     monkeypatch.setenv("PROFITRINGER_DATA_DIR", str(tmp_path / "unused"))
     assert cli.main(["migrate"]) == 0
-    assert "schema version 5" in capsys.readouterr().out
+    assert f"schema version {len(MIGRATIONS)}" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert cli.main(["user", "add", "ada@example.com", "--password-stdin"]) == 0
     with start_relay(tmp_path / "relay", database_url=postgres_url) as relay:
@@ -219,3 +223,106 @@ def test_import_a_sqlite_relay_into_postgres(
     assert cli.main(["import-sqlite", str(old_dir / "relay.sqlite3")]) == 1
     assert "already holds data" in capsys.readouterr().err
     assert cli.main(["import-sqlite", str(old_dir), "--replace"]) == 0
+
+
+def refresh_count(sim: RunningZoomSim) -> int:
+    return len(httpx.get(sim.url + "/_sim/issued_tokens").json()["refresh_tokens"])
+
+
+def test_four_calls_needing_a_refresh_over_two_relays_refresh_once(
+    two_relays: tuple[RunningRelay, RunningRelay], sim: RunningZoomSim, wire: Wire
+) -> None:
+    """Zoom rotates refresh tokens, so a second refresh with the old one would
+    kill the grant: the claim makes the relays refresh once between them."""
+    a, b = two_relays
+    token, _ = connected(a, sim, wire)
+    for attempt in range(3):
+        before = refresh_count(sim)
+        expired = httpx.post(f"{sim.url}/_sim/users/{ZOOM_USER}/expire_access_tokens").json()
+        assert expired["expired"] >= 1
+
+        async def scenario() -> list[httpx.Response]:
+            async with (
+                wire.async_client(a.url, token) as on_a,
+                wire.async_client(b.url, token) as on_b,
+            ):
+                return await asyncio.gather(
+                    *(
+                        api.post("/api/v1/meetings", json={"topic": f"m{n}"})
+                        for n, api in enumerate((on_a, on_b, on_a, on_b))
+                    )
+                )
+
+        responses = asyncio.run(scenario())
+        assert [r.status_code for r in responses] == [201] * 4, [r.text for r in responses]
+        assert refresh_count(sim) == before + 1, f"round {attempt}"
+    for relay in (a, b):
+        assert state(relay, token)["zoom"]["state"] == "connected"
+
+
+@pytest.fixture
+def keepalive_settings(sim: RunningZoomSim, postgres_url: str) -> dict[str, object]:
+    """Relays whose keep-alive falls due 4 s after each refresh."""
+    return zoom_settings(
+        sim, database_url=postgres_url, token_keys=[OLD_KEY], zoom_refresh_token_lifetime=6
+    )
+
+
+class RefreshTimes:
+    """When the local Zoom's count of refreshes went up, seen by polling it."""
+
+    def __init__(self, sim: RunningZoomSim) -> None:
+        self.sim = sim
+        self.base = refresh_count(sim)
+        self.times: list[float] = []
+
+    def reached(self, n: int) -> bool:
+        count = refresh_count(self.sim) - self.base
+        while len(self.times) < count:
+            self.times.append(time.monotonic())
+        return count >= n
+
+
+def test_the_keepalive_runs_on_one_relay_of_two(
+    tmp_path: Path, keepalive_settings: dict[str, object], sim: RunningZoomSim, wire: Wire
+) -> None:
+    with start_relay(tmp_path / "relay", **keepalive_settings) as a:
+        token, _ = connected(a, sim, wire)
+        # B starts with the connection in the database, so both plan its keep-alive.
+        with start_relay(tmp_path / "relay", **keepalive_settings):
+            seen = RefreshTimes(sim)
+            wait_until(lambda: seen.reached(3), timeout=40, what="three keep-alive refreshes")
+        # Each falls due 4 s after the one before; a second relay refreshing the
+        # same due job would show as two refreshes within about a second (and,
+        # with the old refresh token, would end the grant).
+        gaps = [later - earlier for earlier, later in itertools.pairwise(seen.times)]
+        assert all(gap > 2.5 for gap in gaps), gaps
+        assert state(a, token)["zoom"]["state"] == "connected"
+
+
+def test_a_killed_relays_keepalive_claim_runs_out_and_another_takes_it(
+    tmp_path: Path,
+    keepalive_settings: dict[str, object],
+    sim: RunningZoomSim,
+    wire: Wire,
+    postgres_url: str,
+) -> None:
+    """A relay killed holding the keep-alive's claim (its row, as it leaves it):
+    nobody refreshes until the claim runs out, then a live relay does."""
+    with start_relay(tmp_path / "relay", **keepalive_settings) as a:
+        token, _ = connected(a, sim, wire)
+        account_id = state(a, token)["account"]["id"]
+        seen = RefreshTimes(sim)
+        hold = 7.0
+        until_ms = int((time.time() + hold) * 1000)
+        with psycopg.connect(postgres_url) as db:
+            db.execute(
+                "INSERT INTO claims (name, holder, until_ms) VALUES (%s, 'killed-relay', %s)"
+                " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+                " until_ms = excluded.until_ms",
+                (f"keepalive:{account_id}", until_ms),
+            )
+        claimed_at = time.monotonic()
+        wait_until(lambda: seen.reached(1), timeout=30, what="a keep-alive after the claim")
+        assert seen.times[0] - claimed_at >= hold - 0.5, "refreshed while the claim was held"
+        assert state(a, token)["zoom"]["state"] == "connected"
