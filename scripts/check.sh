@@ -43,8 +43,9 @@ fi
 
 echo "== pytest (with branch coverage)"
 pytest --cov --cov-report=term:skip-covered "$@"
-echo "== pytest (cluster mode: the relay's API, live-socket and Zoom tests on PostgreSQL and Redis, each relay beside a sibling)"
-PROFITRINGER_TEST_CLUSTER=1 pytest -q tests/relay/zoom tests/relay/test_api.py tests/relay/test_live.py "$@"
+echo "== pytest (cluster mode: the relay's API, live-socket and Zoom flow, token and webhook tests on PostgreSQL and Redis, each relay beside a sibling)"
+PROFITRINGER_TEST_CLUSTER=1 pytest -q tests/relay/test_api.py tests/relay/test_live.py \
+  tests/relay/zoom/test_flow.py tests/relay/zoom/test_tokens.py tests/relay/zoom/test_webhooks.py "$@"
 if [[ -f scripts/screen-test.sh ]]; then
   echo "== real-screen test (Xvfb + tray host)"
   bash scripts/screen-test.sh
