@@ -179,6 +179,8 @@ def _user_command(args: argparse.Namespace, settings: RelaySettings) -> int:
                 print(f"error: no account for {args.email}", file=sys.stderr)
                 return 1
             ended = store.set_password(existing.id, hash_password(password))
+            # Its owner may have been throttled out: the new password lets them in.
+            store.forget_account_signin_failures(existing.id)
             print(
                 f"password changed for {existing.email}; {len(ended)} session(s) signed out"
                 " (a running relay closes their live sockets within"

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,7 +106,6 @@ class Relay:
         self,
         settings: RelaySettings,
         clock: Callable[[], datetime] = now_utc,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -127,7 +125,8 @@ class Relay:
         self.broker.on_gap = self.after_broker_gap
         self.service = AvailabilityService(self.store, self.broker, clock)
         self.throttle = SignInThrottle(
-            monotonic,
+            self.store,
+            lambda: self.clock().timestamp(),
             window=settings.signin_window,
             slow_after=settings.signin_slow_after,
             delay_step=settings.signin_delay_step,
@@ -233,6 +232,7 @@ class Relay:
         """Delete the sessions past their end (and claims run out); returns how
         many sessions there were."""
         self.store.purge_claims(self.clock())
+        self.throttle.purge()
         return self.store.delete_expired_sessions(self.clock())
 
     def end_session(self, session_id: int) -> None:

@@ -83,11 +83,13 @@ class AvailabilityService:
             after = transition(stored.state, now)
             if after is None or (after == stored.state and side_effect is None):
                 return None
+            zoom = stored.zoom
             if side_effect is not None:
                 side_effect(tx)
+                zoom = tx.zoom_summary(account_id)  # the side effect may have changed it
             seq = tx.save_state(account_id, after)
+        assert zoom is not None
         cause = cause_of(stored.state, after) or cause
-        zoom = self.store.zoom_summary(account_id)
         document = state_document(
             seq=seq,
             account_id=account_id,

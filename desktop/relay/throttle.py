@@ -20,17 +20,22 @@ README ("Reliability and security"). An account is named by its id when it
 exists, so spellings of its email count together. IPv6 addresses are counted
 by their /64, which one machine usually holds whole.
 
-The counters are bounded: past ``max_tracked`` keys the least recently failed
-ones are forgotten. One address can create only ``address_refuse_after`` of
-them per window, so only an attack from very many addresses gets there.
+The counters live in the store, so several relays on one database count
+together and a restart forgets nothing. They are bounded: past ``max_tracked``
+keys the least recently failed ones are forgotten. One address can create only
+``address_refuse_after`` of them per window, so only an attack from very many
+addresses gets there.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop.relay.storage import Store
 
 
 @dataclass(frozen=True)
@@ -54,47 +59,60 @@ def address_key(host: str) -> str:
 
 
 class FailureCounts:
-    """Failures per key, each counted in a window from its first failure; at most
-    ``max_keys`` keys, the least recently failed forgotten first."""
+    """Failures per key in the store (table ``signin_failures``), each counted in a
+    window from its first failure, so that every relay on one database sees the
+    same counts and a restart does not forget them. ``clock`` is wall-clock
+    seconds (relays share it). At most about ``max_keys`` counters are kept: every
+    ``max_keys // 10`` failures this relay deletes the ended windows and then the
+    least recently failed counters past ``max_keys``."""
 
-    def __init__(self, clock: Callable[[], float], window: float, max_keys: int) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float], window: float, max_keys: int
+    ) -> None:
+        self._store = store
         self._clock = clock
-        self._window = window
+        self._window_ms = int(window * 1000)
         self._max_keys = max(1, max_keys)
-        #: key -> (time of the window's first failure, failures in the window)
-        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._adds_since_purge = 0
 
     def __len__(self) -> int:
-        return len(self._counts)
+        return self._store.count_signin_failures()
 
-    def count(self, key: str) -> tuple[int, float]:
-        """Failures of ``key`` in its current window, and seconds until it ends."""
-        entry = self._counts.get(key)
-        if entry is None:
-            return 0, 0.0
-        started, failures = entry
-        left = started + self._window - self._clock()
-        if left <= 0:
-            del self._counts[key]
-            return 0, 0.0
-        return failures, left
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
-    def add(self, key: str) -> None:
-        failures, _ = self.count(key)
-        entry = self._counts.get(key)
-        started = entry[0] if entry is not None else self._clock()
-        self._counts[key] = (started, failures + 1)
-        self._counts.move_to_end(key)
-        while len(self._counts) > self._max_keys:
-            self._counts.popitem(last=False)
+    def counts(self, keys: list[str]) -> list[tuple[int, float]]:
+        """For each key, its failures in its current window and seconds until it ends."""
+        now = self._now_ms()
+        found = self._store.signin_failures(keys, now - self._window_ms)
+        result = []
+        for key in keys:
+            failures, started = found.get(key, (0, now))
+            left = (started + self._window_ms - now) / 1000 if failures else 0.0
+            result.append((failures, left))
+        return result
+
+    def add(self, counters: list[tuple[str, str | None]]) -> None:
+        """One more failure on each ``(key, account it counts against)``."""
+        now = self._now_ms()
+        self._store.add_signin_failures(counters, now, now - self._window_ms)
+        self._adds_since_purge += 1
+        if self._adds_since_purge >= max(1, self._max_keys // 10):
+            self.purge()
+
+    def purge(self) -> int:
+        """Delete ended windows and the least recently failed counters past the cap."""
+        self._adds_since_purge = 0
+        return self._store.purge_signin_failures(self._now_ms() - self._window_ms, self._max_keys)
 
     def forget(self, key: str) -> None:
-        self._counts.pop(key, None)
+        self._store.forget_signin_failures(key)
 
 
 class SignInThrottle:
     def __init__(
         self,
+        store: Store,
         clock: Callable[[], float],
         window: float,
         slow_after: int,
@@ -111,7 +129,7 @@ class SignInThrottle:
         self._refuse_after = refuse_after
         self._address_refuse_after = address_refuse_after
         self._account_alarm = account_alarm
-        self._failures = FailureCounts(clock, window, max_tracked)
+        self._failures = FailureCounts(store, clock, window, max_tracked)
 
     @property
     def tracked(self) -> int:
@@ -126,10 +144,9 @@ class SignInThrottle:
     def check(self, account: str, address: str) -> Verdict:
         """How to treat an attempt at ``account`` (an id, or a normalised email
         without one) from ``address``."""
-        pair_key, address_key_, account_key = self._keys(account, address)
-        pair, pair_left = self._failures.count(pair_key)
-        from_address, address_left = self._failures.count(address_key_)
-        on_account, _ = self._failures.count(account_key)
+        (pair, pair_left), (from_address, address_left), (on_account, _) = self._failures.counts(
+            list(self._keys(account, address))
+        )
         if from_address >= self._address_refuse_after:
             return Verdict(True, 0.0, max(1.0, address_left))
         if pair >= self._refuse_after or (on_account >= self._account_alarm and pair >= 1):
@@ -139,10 +156,14 @@ class SignInThrottle:
         return Verdict(False, delay, 0.0)
 
     def failed(self, account: str, address: str) -> None:
-        for key in self._keys(account, address):
-            self._failures.add(key)
+        pair_key, address_key_, account_key = self._keys(account, address)
+        self._failures.add([(pair_key, account), (address_key_, None), (account_key, account)])
 
     def succeeded(self, account: str, address: str) -> None:
         """The right password forgets this address's failures on this account only:
         signing in to one's own account must not reset guessing at others."""
         self._failures.forget(self._keys(account, address)[0])
+
+    def purge(self) -> int:
+        """Delete the counters whose window has ended; how many there were."""
+        return self._failures.purge()

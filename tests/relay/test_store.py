@@ -4,7 +4,6 @@ on a fresh PostgreSQL database (the ``database_url`` fixture)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,15 +20,6 @@ from desktop.relay.storage import (
 )
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open_url(database_url, tmp_path / "data")
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def grant(tag: str) -> SealedGrant:

@@ -3,8 +3,9 @@
 
 Addresses come from X-Forwarded-For through a proxy the relay was told to
 trust (127.0.0.1 here), which is how a test on loopback gets many addresses;
-a relay that trusts no proxy ignores the header. Limits are shortened so that
-each test stays at a few dozen Argon2 checks:
+a relay that trusts no proxy ignores the header. The counts are in the store,
+so relays on one database count together and a restart forgets nothing. Limits
+are shortened so that each test stays at a few dozen Argon2 checks:
 
 - one address: ``REFUSE_AFTER`` tries per account per window, then 429;
 - one address over all accounts: ``ADDRESS_REFUSE_AFTER`` tries, then 429,
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.relay import RunningRelay, start_relay
+from tests.support.relay import RunningRelay, start_relay, with_sibling
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery"
@@ -41,8 +43,12 @@ def limits(**extra: object) -> dict[str, object]:
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RunningRelay]:
-    with start_relay(tmp_path / "relay", **limits(trusted_proxies=["127.0.0.1"])) as running:
+def relay(tmp_path: Path, relay_overrides: dict[str, Any]) -> Iterator[RunningRelay]:
+    settings = {**relay_overrides, **limits(trusted_proxies=["127.0.0.1"])}
+    with (
+        start_relay(tmp_path / "relay", **settings) as running,
+        with_sibling(tmp_path / "relay", **settings),
+    ):
         running.add_user(EMAIL, PASSWORD)
         running.add_user(OTHER_EMAIL, PASSWORD)
         yield running
@@ -109,3 +115,31 @@ def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path: Path) ->
             assert attempt(relay, f"guess{i}@example.com", "wrong", f"203.0.113.{i}") == 401
         # Every attempt came from 127.0.0.1, whatever the header said.
         assert attempt(relay, OTHER_EMAIL, PASSWORD, "198.51.100.77") == 429
+
+
+def test_a_restart_remembers_and_an_operators_new_password_lets_the_owner_in(
+    relay: RunningRelay,
+) -> None:
+    for i in range(REFUSE_AFTER):
+        assert attempt(relay, EMAIL, f"wrong {i}", "203.0.113.7") == 401
+    relay.stop()
+    relay.start()
+    assert attempt(relay, EMAIL, PASSWORD, "203.0.113.7") == 429
+    assert "signed out" in relay.set_password(EMAIL, "a new password")
+    assert attempt(relay, EMAIL, "a new password", "203.0.113.7") == 201
+
+
+def test_guesses_spread_over_two_relays_are_counted_together(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    settings = limits(trusted_proxies=["127.0.0.1"], database_url=postgres_url)
+    with (
+        start_relay(tmp_path / "a", **settings) as a,
+        start_relay(tmp_path / "b", **settings) as b,
+    ):
+        a.add_user(EMAIL, PASSWORD)
+        for i in range(REFUSE_AFTER):
+            assert attempt(a if i % 2 else b, EMAIL, f"wrong {i}", "203.0.113.7") == 401
+        assert attempt(a, EMAIL, PASSWORD, "203.0.113.7") == 429
+        assert attempt(b, EMAIL, PASSWORD, "203.0.113.7") == 429
+        assert attempt(b, EMAIL, PASSWORD, "198.51.100.20") == 201

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,25 @@ class RunningRelay:
             return store.add_account(email, hash_password(password), now_utc()).id
         finally:
             store.close()
+
+    def set_password(self, email: str, password: str) -> str:
+        """``profitringer relay user passwd`` against this relay's store (an operator
+        at the relay's machine); what it printed."""
+        env = dict(os.environ)
+        if self.settings.database_url:
+            env["PROFITRINGER_DATABASE_URL"] = self.settings.database_url
+        relay_cli = [sys.executable, "-m", "desktop", "relay", "--data-dir"]
+        done = subprocess.run(
+            [*relay_cli, str(self.settings.data_dir), "user", "passwd", email, "--password-stdin"],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def sign_in(self, email: str, password: str, device: str = "test") -> str:
         response = httpx.post(

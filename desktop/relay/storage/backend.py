@@ -40,6 +40,11 @@ class Dialect:
             return f"{column} = ? COLLATE NOCASE"
         return f"lower({column}) = lower(?)"
 
+    def for_update_of(self, table: str) -> str:
+        """:attr:`for_update` locking the rows of ``table`` only (the other side
+        of an outer join cannot be locked)."""
+        return f"{self.for_update} OF {table}" if self.for_update else ""
+
     def translate(self, sql: str) -> str:
         return _translate(sql, self.placeholder)
 

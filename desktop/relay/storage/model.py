@@ -82,6 +82,9 @@ class StoredState:
     email: str
     seq: int
     state: AccountAvailability
+    #: The account's Zoom connection as it was read with the state (only
+    #: :meth:`Queries.load_state_for_update` reads it).
+    zoom: ZoomSummary | None = None
 
 
 def state_to_json(state: AccountAvailability) -> str:

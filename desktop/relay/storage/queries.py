@@ -43,6 +43,14 @@ def _bytes(value: object) -> bytes | None:
     return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None
 
 
+def _summary(row: Row) -> ZoomSummary:
+    """A :class:`ZoomSummary` of ``(zoom_email, since, problem_code, problem_message)``."""
+    problem = None
+    if row[2]:
+        problem = {"code": row[2], "message": row[3] or ""}
+    return ZoomSummary(row[0], time_or_none(row[1]), problem)
+
+
 def _zoom(row: Row) -> ZoomConnection:
     return ZoomConnection(
         account_id=row[0],
@@ -232,10 +240,7 @@ class Queries:
         )
         if row is None:
             return ZoomSummary(None, None, None)
-        problem = None
-        if row[2]:
-            problem = {"code": row[2], "message": row[3] or ""}
-        return ZoomSummary(row[0], time_or_none(row[1]), problem)
+        return _summary(row)
 
     def zoom_connection(self, account_id: str) -> ZoomConnection | None:
         row = self._one(
@@ -477,6 +482,54 @@ class Queries:
     def purge_claims(self, now_ms: int) -> int:
         return self._run("DELETE FROM claims WHERE until_ms <= ?", (now_ms,))
 
+    # -- sign-in failures (throttle.py) ---------------------------------------------------
+
+    def signin_failures(self, keys: list[str], since_ms: int) -> dict[str, tuple[int, int]]:
+        """``key -> (failures, window start)`` of the counters among ``keys`` whose
+        window started after ``since_ms``."""
+        marks = ", ".join("?" for _ in keys)
+        rows = self._all(
+            f"SELECT key, failures, started_ms FROM signin_failures"
+            f" WHERE key IN ({marks}) AND started_ms > ?",
+            (*keys, since_ms),
+        )
+        return {str(row[0]): (int(row[1]), int(row[2])) for row in rows}
+
+    def add_signin_failure(self, key: str, account: str | None, now_ms: int, since_ms: int) -> None:
+        """One more failure on ``key``; a counter whose window started at or before
+        ``since_ms`` starts a new window at ``now_ms``."""
+        self._run(
+            "INSERT INTO signin_failures (key, account, started_ms, last_ms, failures)"
+            " VALUES (?, ?, ?, ?, 1)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            " failures = CASE WHEN signin_failures.started_ms <= ? THEN 1"
+            " ELSE signin_failures.failures + 1 END,"
+            " started_ms = CASE WHEN signin_failures.started_ms <= ? THEN excluded.started_ms"
+            " ELSE signin_failures.started_ms END,"
+            " last_ms = excluded.last_ms",
+            (key, account, now_ms, now_ms, since_ms, since_ms),
+        )
+
+    def forget_signin_failures(self, key: str) -> None:
+        self._run("DELETE FROM signin_failures WHERE key = ?", (key,))
+
+    def forget_account_signin_failures(self, account: str) -> int:
+        return self._run("DELETE FROM signin_failures WHERE account = ?", (account,))
+
+    def count_signin_failures(self) -> int:
+        row = self._one("SELECT count(*) FROM signin_failures")
+        return 0 if row is None else int(row[0])
+
+    def purge_signin_failures(self, since_ms: int, keep: int) -> int:
+        """Delete the counters whose window started at or before ``since_ms``, then
+        all but the ``keep`` most recently failed; how many were deleted."""
+        deleted = self._run("DELETE FROM signin_failures WHERE started_ms <= ?", (since_ms,))
+        return deleted + self._run(
+            "DELETE FROM signin_failures WHERE last_ms < (SELECT last_ms FROM signin_failures"
+            " ORDER BY last_ms DESC LIMIT 1 OFFSET ?)",
+            (max(0, keep - 1),),
+        )
+
     # -- sealed secrets, for a key rotation ------------------------------------------------
 
     def reseal_all(self, reseal: Callable[[bytes], bytes | None]) -> int:
@@ -563,12 +616,17 @@ class Transaction(Queries):
     commits together when the block ends, or not at all."""
 
     def load_state_for_update(self, account_id: str) -> StoredState | None:
-        """The account's state, its row locked until the transaction ends (so a
-        read-modify-write on another relay waits for this one)."""
+        """The account's state and its Zoom summary, the account's row locked until
+        the transaction ends (so a read-modify-write on another relay waits for
+        this one). One statement: on PostgreSQL every round trip counts."""
         row = self._one(
-            "SELECT id, email, seq, state FROM accounts WHERE id = ?" + self._d.for_update,
+            "SELECT a.id, a.email, a.seq, a.state,"
+            " z.account_id, z.zoom_email, z.since, z.problem_code, z.problem_message"
+            " FROM accounts a LEFT JOIN zoom_connections z ON z.account_id = a.id"
+            " WHERE a.id = ?" + self._d.for_update_of("a"),
             (account_id,),
         )
         if row is None:
             return None
-        return StoredState(row[0], row[1], int(row[2]), state_from_json(row[3]))
+        zoom = _summary(row[5:]) if row[4] is not None else ZoomSummary(None, None, None)
+        return StoredState(row[0], row[1], int(row[2]), state_from_json(row[3]), zoom)

@@ -97,6 +97,21 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         until_ms INTEGER NOT NULL
     );
     """,
+    # 7: sign-in failures (desktop/relay/throttle.py), counted in the store so
+    # that every relay on one database sees the same counts (and a restart does
+    # not forget them): a counter's key, the account it counts against (none for
+    # an address's counter), its window's start, its last failure, and how many.
+    """
+    CREATE TABLE signin_failures (
+        key        TEXT PRIMARY KEY,
+        account    TEXT,
+        started_ms INTEGER NOT NULL,
+        last_ms    INTEGER NOT NULL,
+        failures   INTEGER NOT NULL
+    );
+    CREATE INDEX signin_failures_account ON signin_failures(account);
+    CREATE INDEX signin_failures_last ON signin_failures(last_ms);
+    """,
 )
 
 
@@ -175,5 +190,16 @@ POSTGRES_MIGRATIONS: Final[tuple[str, ...]] = (
         holder   TEXT NOT NULL,
         until_ms BIGINT NOT NULL
     );
+    """,
+    """
+    CREATE TABLE signin_failures (
+        key        TEXT PRIMARY KEY,
+        account    TEXT,
+        started_ms BIGINT NOT NULL,
+        last_ms    BIGINT NOT NULL,
+        failures   INTEGER NOT NULL
+    );
+    CREATE INDEX signin_failures_account ON signin_failures(account);
+    CREATE INDEX signin_failures_last ON signin_failures(last_ms);
     """,
 )

@@ -343,6 +343,36 @@ class Store:
         with self.transaction() as tx:
             return tx.purge_claims(_ms(now))
 
+    # -- sign-in failures (throttle.py) ---------------------------------------------------
+
+    def signin_failures(self, keys: list[str], since_ms: int) -> dict[str, tuple[int, int]]:
+        with self._reading() as q:
+            return q.signin_failures(keys, since_ms)
+
+    def add_signin_failures(
+        self, counters: list[tuple[str, str | None]], now_ms: int, since_ms: int
+    ) -> None:
+        """One more failure on each ``(key, account)`` counter, in one transaction."""
+        with self.transaction() as tx:
+            for key, account in counters:
+                tx.add_signin_failure(key, account, now_ms, since_ms)
+
+    def forget_signin_failures(self, key: str) -> None:
+        with self.transaction() as tx:
+            tx.forget_signin_failures(key)
+
+    def forget_account_signin_failures(self, account_id: str) -> int:
+        with self.transaction() as tx:
+            return tx.forget_account_signin_failures(account_id)
+
+    def count_signin_failures(self) -> int:
+        with self._reading() as q:
+            return q.count_signin_failures()
+
+    def purge_signin_failures(self, since_ms: int, keep: int) -> int:
+        with self.transaction() as tx:
+            return tx.purge_signin_failures(since_ms, keep)
+
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
