@@ -79,6 +79,9 @@ class RelaySettings:
     zoom_reconcile_after: float = 2 * 3600
     #: Wait before retrying a background refresh or presence read that failed.
     zoom_retry_delay: float = 300.0
+    #: With a shared database, how often each relay re-reads the connections to
+    #: plan the background jobs (another relay's, should it die, included).
+    zoom_plan_interval: float = 60.0
     #: Timeout of each call to Zoom, and the shorter one of a revoke.
     zoom_http_timeout: float = 10.0
     zoom_revoke_timeout: float = 5.0
@@ -198,6 +201,7 @@ class RelaySettings:
         )
         settings.zoom_reconcile_after = _float(env, reconcile_name, settings.zoom_reconcile_after)
         settings.zoom_retry_delay = _float(env, "ZOOM_RETRY_DELAY", settings.zoom_retry_delay)
+        settings.zoom_plan_interval = _float(env, "ZOOM_PLAN_INTERVAL", settings.zoom_plan_interval)
         settings.zoom_http_timeout = _float(env, "ZOOM_HTTP_TIMEOUT", settings.zoom_http_timeout)
         settings.session_lifetime = _float(env, "SESSION_LIFETIME", settings.session_lifetime)
         settings.header_timeout = _float(env, "HEADER_TIMEOUT", settings.header_timeout)

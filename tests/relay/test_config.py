@@ -45,6 +45,7 @@ def test_limits_come_from_the_environment() -> None:
             "PROFITRINGER_WS_AUTH_TIMEOUT": "2",
             "PROFITRINGER_PURGE_INTERVAL": "60",
             "PROFITRINGER_API_DOCS": "1",
+            "PROFITRINGER_ZOOM_PLAN_INTERVAL": "5",
         }
     )
     assert (settings.max_header_bytes, settings.max_header_count) == (8192, 50)
@@ -67,6 +68,7 @@ def test_limits_come_from_the_environment() -> None:
     assert settings.ws_auth_timeout == 2.0
     assert settings.purge_interval == 60.0
     assert settings.api_docs is True
+    assert settings.zoom_plan_interval == 5.0
 
 
 @pytest.mark.parametrize("value", ["many", "-1", "1.5"])

@@ -534,9 +534,16 @@ class ZoomIntegration:
                         retry = timedelta(seconds=self.settings.zoom_retry_delay)
                         self.planner.held_elsewhere(job, account_id, self._now() + retry)
                 continue
-            timeout = MAX_SLEEP
+            # A relay is woken by its own changes only. With a shared database,
+            # another relay's (a meeting that started there) reach this one's
+            # plan at its next look, so that it takes the job over within
+            # that long should the other relay die.
+            longest = MAX_SLEEP
+            if self.settings.shared_database:
+                longest = min(MAX_SLEEP, self.settings.zoom_plan_interval)
+            timeout = longest
             if plan.next_at is not None:
-                timeout = min(MAX_SLEEP, max(0.0, (plan.next_at - now).total_seconds()))
+                timeout = min(longest, max(0.0, (plan.next_at - now).total_seconds()))
             self._planner_wakes_at = now + timedelta(seconds=timeout)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_event.wait(), timeout)

@@ -326,3 +326,39 @@ def test_a_killed_relays_keepalive_claim_runs_out_and_another_takes_it(
         wait_until(lambda: seen.reached(1), timeout=30, what="a keep-alive after the claim")
         assert seen.times[0] - claimed_at >= hold - 0.5, "refreshed while the claim was held"
         assert state(a, token)["zoom"]["state"] == "connected"
+
+
+def test_a_meeting_started_on_a_relay_that_dies_is_re_read_by_another(
+    tmp_path: Path, sim: RunningZoomSim, wire: Wire, postgres_url: str
+) -> None:
+    """The meeting starts on A (its webhook lands there), so only A's planner is
+    woken for its re-read; A dies before it. B, which heard nothing, looks at
+    every connection each ``zoom_plan_interval`` and does the re-read: the person
+    is not left paused by a lost "meeting ended"."""
+    settings = zoom_settings(
+        sim,
+        database_url=postgres_url,
+        token_keys=[OLD_KEY],
+        zoom_reconcile_after=2.0,
+        zoom_plan_interval=0.5,
+    )
+    with start_relay(tmp_path / "a", **settings) as a:
+        token, user_id = connected(a, sim, wire)
+        # B's re-read at start is answered 500 (its retry is due 2 s on), so that
+        # the test knows it has run: run after the webhook, it would undo it.
+        sim.sim.inject_fault("presence", "500", 1)
+        with start_relay(tmp_path / "b", **settings) as b:
+            wait_until(
+                lambda: sim.sim.faults().get("presence", {}).get("remaining", 0) == 0,
+                timeout=10,
+                what="B's re-read at start",
+            )
+            assert signed_post(a, presence_body(user_id, "In_Meeting")).status_code == 200
+            assert state(b, token)["zoom"]["in_meeting"] is True
+            a.stop()  # the local Zoom still says Available: the meeting's end was lost
+            wait_until(
+                lambda: state(b, token)["zoom"]["in_meeting"] is False,
+                timeout=15,
+                what="B re-reading the presence A planned to re-read",
+            )
+            a.start()  # for the fixture's stop
