@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Path, Response
 from pydantic import BaseModel, Field, StrictStr
 
 from desktop.core.wire import iso
@@ -92,7 +92,13 @@ async def sign_out_others(session: SessionDep, relay: RelayDep) -> Response:
 @router.delete(
     "/sessions/{session_id}", status_code=204, responses={404: {"description": "no such device"}}
 )
-async def sign_out_device(session_id: int, session: SessionDep, relay: RelayDep) -> Response:
+async def sign_out_device(
+    # Session ids are 64-bit in both stores: a larger number is a client's
+    # mistake (400), not an overflow in the database driver (500).
+    session_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    session: SessionDep,
+    relay: RelayDep,
+) -> Response:
     if not relay.end_device(session.account_id, session_id):
         raise ApiError(
             404, "not_found", "There is no signed-in device with that id on this account."

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.live import close_code, next_message, open_live
 from tests.support.relay import RunningRelay, start_relay
@@ -74,6 +75,19 @@ def test_signing_out_one_device_closes_its_socket_and_only_its(relay: RunningRel
     assert not works(relay, tray)
     assert works(relay, here)
     assert works(relay, bob)
+
+
+@pytest.mark.parametrize("session_id", ["0", "-1", str(2**63), "70006561322393413877760", "x"])
+def test_a_device_id_out_of_range_is_a_clear_422(relay: RunningRelay, session_id: str) -> None:
+    """Ids past 64 bits once reached the database driver and came back as a 500
+    (found by the OpenAPI fuzz test)."""
+    relay.add_user(EMAIL, PASSWORD)
+    token = relay.sign_in(EMAIL, PASSWORD)
+    with client(relay, token) as api:
+        refused = api.delete(f"/api/v1/sessions/{session_id}")
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_field"
+        assert len(api.get("/api/v1/sessions").json()["sessions"]) == 1
 
 
 def test_sign_out_everywhere_else_keeps_only_this_session(relay: RunningRelay) -> None:
