@@ -43,6 +43,7 @@ class FakeRelay:
                 200, json={"authorize_url": "http://127.0.0.1:9/authorize?state=s"}
             )
         if path == "/api/v1/meetings":
+            assert body is not None, "a meeting is created with a JSON body"
             return httpx.Response(
                 201,
                 json={"join_url": "https://zoom.example/j/123", "id": 123, "topic": body["topic"]},

@@ -54,7 +54,8 @@ def share_of_colour(image: QImage, colour: tuple[int, int, int]) -> float:
         for y in range(image.height()):
             pixel = image.pixelColor(x, y)
             total += 1
-            distance = sum(abs(a - b) for a, b in zip(pixel.getRgb()[:3], colour, strict=True))
+            rgb = (pixel.red(), pixel.green(), pixel.blue())
+            distance = sum(abs(a - b) for a, b in zip(rgb, colour, strict=True))
             near += distance <= 30
     return near / total if total else 0.0
 
@@ -132,16 +133,15 @@ def test_tray_icon_and_menu_screenshots(
 
     # "since" a few minutes ago, today: what the README's picture shows.
     since = iso((now_utc() - timedelta(minutes=12)).replace(second=0, microsecond=0))
-    for seq, (name, shown_as, fields) in enumerate(
-        [
-            ("overridden", "overridden", {"override": {"value": "unavailable", "until": "manual"}}),
-            ("available", "available", {}),
-            ("paused", "paused", {"in_meeting": True, "cause": "meeting_started"}),
-            ("unavailable", "unavailable", {"preferred": "unavailable", "cause": "meeting_ended"}),
-            ("zoom-expired", "zoom_action", {"zoom_state": "expired", "cause": "zoom_expired"}),
-        ],
-        start=10_000,
-    ):
+    # (picture, status shown, the document's fields)
+    updates: list[tuple[str, str, dict[str, Any]]] = [
+        ("overridden", "overridden", {"override": {"value": "unavailable", "until": "manual"}}),
+        ("available", "available", {}),
+        ("paused", "paused", {"in_meeting": True, "cause": "meeting_started"}),
+        ("unavailable", "unavailable", {"preferred": "unavailable", "cause": "meeting_ended"}),
+        ("zoom-expired", "zoom_action", {"zoom_state": "expired", "cause": "zoom_expired"}),
+    ]
+    for seq, (name, shown_as, fields) in enumerate(updates, start=10_000):
         app.bridge.live_message.emit("update", document(seq=seq, since=since, **fields))
         assert kind() == shown_as
         camera.shoot(name)

@@ -14,7 +14,7 @@ from keyring.backend import KeyringBackend
 
 
 class BenchKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def get_password(self, service: str, username: str) -> str | None:
         return os.environ.get("PROFITRINGER_BENCH_TOKEN")

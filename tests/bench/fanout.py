@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -74,9 +74,12 @@ class LiveSocket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A stream transport, from create_connection(); cast, not isinstance:
+        # uvloop's TCPTransport does not derive from asyncio.Transport.
+        stream = cast(asyncio.Transport, transport)
+        self.transport = stream
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
+        stream.write(
             (
                 "GET /api/v1/live HTTP/1.1\r\n"
                 f"Host: 127.0.0.1:{self.port}\r\n"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,12 @@ def test_round_trip_in_the_configured_keyring(memory_keyring: Any) -> None:
 @pytest.mark.expect_log("keyring (read|write|delete) failed: NoKeyringError")
 def test_no_keyring_is_a_readable_error() -> None:
     store = TokenKeyring(FailKeyring())
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: store.load("http://r:1", "a@b.c"),
         lambda: store.save("http://r:1", "a@b.c", "t"),
         lambda: store.forget("http://r:1", "a@b.c"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(CredentialError) as failed:
             call()
         assert failed.value.title == "Cannot remember your sign-in"

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from desktop.client.presentation import MenuEntry, MenuState, menu_entries, present
+from desktop.client.presentation import (
+    Connection,
+    MenuEntry,
+    MenuState,
+    menu_entries,
+    present,
+)
 from tests.client.documents import document
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -17,7 +23,7 @@ EMAIL = "ada@example.com"
 
 def state(signed_in: bool = True, online: bool = True, **fields: Any) -> MenuState:
     doc = document(**fields) if online else None
-    connection = ("online" if online else "offline") if signed_in else "signed_out"
+    connection: Connection = ("online" if online else "offline") if signed_in else "signed_out"
     since = None if online else NOW
     status = present(doc, connection, since, NOW)
     return MenuState(status=status, signed_in=signed_in, email=EMAIL, document=doc)

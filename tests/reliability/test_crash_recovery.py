@@ -70,8 +70,8 @@ class RecordingDispatcher(WebhookDispatcher):
         self.events: dict[str, Mapping[str, Any]] = {}
         self._events_lock = threading.Lock()
 
-    async def deliver(self, event: Mapping[str, Any]) -> DeliveryAttempt:
-        first = await super().deliver(event)
+    async def deliver(self, event: Mapping[str, Any], secret: str | None = None) -> DeliveryAttempt:
+        first = await super().deliver(event, secret)
         with self._events_lock:
             self.events[first.delivery_id] = event
         return first
@@ -83,11 +83,12 @@ class RecordingDispatcher(WebhookDispatcher):
     def last_event_ts(self, zoom_user_id: str) -> int:
         """The ``event_ts`` of the newest presence event sent for the user."""
         with self._events_lock:
-            return max(
+            newest: int = max(
                 e["event_ts"]
                 for e in self.events.values()
                 if e["payload"]["object"]["id"] == zoom_user_id
             )
+            return newest
 
 
 def database_view(data_dir: Path) -> dict[str, dict[str, Any]]:

@@ -125,8 +125,9 @@ def boom_installer(app: FastAPI, relay: Relay) -> None:
 
 
 def raise_with_secret() -> None:
+    nothing: dict[str, str] = {}
     try:
-        {}[SECRET]
+        nothing[SECRET]
     except KeyError as exc:
         raise RuntimeError(f"failed for {SECRET}") from exc
 

@@ -163,8 +163,11 @@ async def scenario(
         async def good_during_flood() -> None:
             for number in range(GOOD):
                 # Spread the good ones over the flood: wait for its next slice.
+                def sliced(n: int = number) -> bool:
+                    return bad_done >= n * BAD // (GOOD + 1)
+
                 async with progress:
-                    await progress.wait_for(lambda n=number: bad_done >= n * BAD // (GOOD + 1))
+                    await progress.wait_for(sliced)
                 flooded.append(await good_one(good_client))
 
         clients = [httpx.AsyncClient(base_url=url, timeout=30) for _ in range(CLIENTS)]

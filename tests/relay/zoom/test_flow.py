@@ -42,8 +42,8 @@ def test_connect_then_presence_drives_every_rule(
         assert (await wire.next(ws))["type"] == "snapshot"
 
         # -- connect ----------------------------------------------------------------
-        with wire.client(zrelay.url, token) as api:
-            start = api.post("/api/v1/integrations/zoom/connect").json()["authorize_url"]
+        with wire.client(zrelay.url, token) as sync_api:
+            start = sync_api.post("/api/v1/integrations/zoom/connect").json()["authorize_url"]
         url = await asyncio.to_thread(zoom_link, browser, start)
         params = query(url)
         assert url.startswith(sim.url + "/oauth/authorize?")
@@ -73,12 +73,14 @@ def test_connect_then_presence_drives_every_rule(
                     f"/_sim/users/{ZOOM_USER}/presence", json={"status": status}
                 )
                 assert answer.json()["delivery"]["status"] == 200, answer.text
-                return (await wire.next(ws))["state"]
+                pushed: dict[str, Any] = (await wire.next(ws))["state"]
+                return pushed
 
             async def put(path: str, body: object) -> dict[str, Any]:
                 response = await api.put(path, json=body)
                 assert response.status_code == 200, response.text
-                return (await wire.next(ws))["state"]
+                pushed: dict[str, Any] = (await wire.next(ws))["state"]
+                return pushed
 
             # Row 3 then 4: a meeting pauses, its end restores "available".
             state = await presence("In_Meeting")

@@ -39,10 +39,10 @@ from tests.relay.zoom.conftest import (
     sim_config,
     state,
     zoom_row,
-    zoom_settings,
 )
 from tests.support.relay import RunningRelay, start_relay
 from tests.support.waiting import wait_until
+from tests.support.zoom import zoom_settings
 
 
 @contextlib.contextmanager
@@ -120,7 +120,11 @@ def test_1_every_rest_spelling_is_understood_and_an_unknown_word_changes_nothing
         # The planner reads one person at a time: once Zoom has answered two more
         # reads, the answer to the first of them has been applied.
         enough = len(sim.sim.presence_reads()) + 2
-        wait_until(lambda n=enough: len(sim.sim.presence_reads()) >= n, what=f"{word} read")
+
+        def answered(n: int = enough) -> bool:
+            return len(sim.sim.presence_reads()) >= n
+
+        wait_until(answered, what=f"{word} read")
         assert in_meeting(reconciling, token), f"{word} resumed the ringer mid-meeting"
     # User-level OAuth apps must ask about "me" (ZOOM.md "REST").
     assert set(sim.sim.presence_reads()) == {"me"}

@@ -20,11 +20,11 @@ from tests.relay.zoom.conftest import (
     connect_zoom,
     sim_config,
     zoom_row,
-    zoom_settings,
 )
 from tests.support.live import open_live
 from tests.support.relay import RunningRelay, start_relay
 from tests.support.waiting import wait_until
+from tests.support.zoom import zoom_settings
 
 
 def authorized_at_zoom(sim: RunningZoomSim) -> bool:

@@ -20,9 +20,9 @@ from tests.relay.zoom.conftest import (
     presence_body,
     signed_post,
     state,
-    zoom_settings,
 )
 from tests.support.relay import RunningRelay, start_relay
+from tests.support.zoom import zoom_settings
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_duplicates_and_reordered_events_are_no_ops(
     first = signed_post(zrelay, meeting)
     assert first.json() == {"status": "applied"}
     in_meeting = state(zrelay, token)
-    assert in_meeting["zoom"]["in_meeting"] is True  # type: ignore[index]
+    assert in_meeting["zoom"]["in_meeting"] is True
     duplicate = signed_post(zrelay, meeting)
     assert duplicate.status_code == 200
     assert duplicate.json() == {"status": "ignored"}
@@ -132,7 +132,7 @@ def test_duplicates_and_reordered_events_are_no_ops(
     assert state(zrelay, token) == in_meeting
     ended = signed_post(zrelay, presence_body(user_id, "Available", started_at + 1))
     assert ended.json() == {"status": "applied"}
-    assert state(zrelay, token)["zoom"]["in_meeting"] is False  # type: ignore[index]
+    assert state(zrelay, token)["zoom"]["in_meeting"] is False
 
 
 def test_endpoint_validation_through_the_local_zoom(
@@ -186,4 +186,4 @@ def test_without_event_ts_date_time_orders_events(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5)
     )
     assert signed_post(zrelay, json.dumps(event).encode()).json() == {"status": "applied"}
-    assert state(zrelay, token)["zoom"]["in_meeting"] is True  # type: ignore[index]
+    assert state(zrelay, token)["zoom"]["in_meeting"] is True

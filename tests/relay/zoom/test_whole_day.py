@@ -14,12 +14,14 @@ import httpx
 
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from tests.relay.zoom.conftest import ZOOM_USER, Wire, account, connect_zoom, sim_config, state
-from tests.relay.zoom.conftest import zoom_settings as relay_zoom_settings
 from tests.support.relay import RunningRelay, start_relay
 from tests.support.waiting import wait_until
+from tests.support.zoom import zoom_settings as relay_zoom_settings
+
+Summary = tuple[str, bool, str, str | None]
 
 
-def summary(relay: RunningRelay, token: str) -> tuple[str, bool, str, str | None]:
+def summary(relay: RunningRelay, token: str) -> Summary:
     """(Zoom state, in a meeting, effective availability, why not connected)."""
     document = state(relay, token)
     zoom = document["zoom"]
@@ -48,7 +50,9 @@ def test_a_whole_day(tmp_path: Path, wire: Wire) -> None:
 def day(relay: RunningRelay, sim: RunningZoomSim, wire: Wire) -> None:
     zoom = sim.sim
     ann = account(relay, "ann@example.com")
-    now = lambda: summary(relay, ann)  # noqa: E731
+
+    def now() -> Summary:
+        return summary(relay, ann)
 
     # 08:00 connect.
     page = connect_zoom(relay, wire, ann)
@@ -93,7 +97,11 @@ def day(relay: RunningRelay, sim: RunningZoomSim, wire: Wire) -> None:
         zoom.set_presence(ZOOM_USER, "On_Phone_Call" if exact else "In_Meeting")
         assert now() == CONNECTED_PAUSED
         reads = len(zoom.presence_reads()) + 2
-        wait_until(lambda n=reads: len(zoom.presence_reads()) >= n, what=f"{dialect} re-read")
+
+        def read_again(n: int = reads) -> bool:
+            return len(zoom.presence_reads()) >= n
+
+        wait_until(read_again, what=f"{dialect} re-read")
         assert now() == CONNECTED_PAUSED, f"{dialect or exact} resumed the ringer mid-meeting"
         zoom.set_rest_presence(ZOOM_USER, status="")
         zoom.webhooks.hold()

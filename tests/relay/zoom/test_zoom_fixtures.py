@@ -22,8 +22,9 @@ from desktop.relay.zoom.api import SCOPES
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from desktop.zoomsim.sim import PRESENCE_STATUSES
 from desktop.zoomsim.webhook_signing import sign
-from tests.relay.zoom.conftest import Wire, account, connect_zoom, sim_config, state, zoom_settings
+from tests.relay.zoom.conftest import Wire, account, connect_zoom, sim_config, state
 from tests.support.relay import RunningRelay, start_relay
+from tests.support.zoom import zoom_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: ZOOM.md's Secret Token, so the url_validation answer can be checked.
