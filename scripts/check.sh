@@ -43,9 +43,16 @@ fi
 
 echo "== pytest (with branch coverage)"
 pytest --cov --cov-report=term:skip-covered "$@"
-echo "== pytest (cluster mode: the relay's API, live-socket and Zoom flow, token and webhook tests on PostgreSQL and Redis, each relay beside a sibling)"
+echo "== pytest (cluster mode: the relay's API, live-socket, Zoom and reliability tests on PostgreSQL and Redis, each relay beside a sibling)"
+# The reliability files here are those whose relays come from the cluster-aware
+# fixtures (the others start SQLite relays of their own, or only the tray).
 PROFITRINGER_TEST_CLUSTER=1 pytest -q tests/relay/test_api.py tests/relay/test_live.py \
-  tests/relay/zoom/test_flow.py tests/relay/zoom/test_tokens.py tests/relay/zoom/test_webhooks.py "$@"
+  tests/relay/zoom/test_flow.py tests/relay/zoom/test_tokens.py tests/relay/zoom/test_webhooks.py \
+  tests/reliability/test_account_linking.py tests/reliability/test_hostile_clients.py \
+  tests/reliability/test_input_output.py tests/reliability/test_limits.py \
+  tests/reliability/test_live_limits.py tests/reliability/test_openapi_fuzz.py \
+  tests/reliability/test_secrets_scan.py tests/reliability/test_signin_lockout.py \
+  tests/reliability/test_webhook_properties.py tests/reliability/test_zoom_faults.py "$@"
 if [[ -f scripts/screen-test.sh ]]; then
   echo "== real-screen test (Xvfb + tray host)"
   bash scripts/screen-test.sh
