@@ -95,7 +95,9 @@ def test_a_huge_header_is_refused_before_it_is_read(relay: RunningRelay) -> None
                 break
             sent += sock.send(piece)
     except (BrokenPipeError, ConnectionResetError):
-        answer = answer or b"(reset)"
+        # The relay stopped discarding (256 KiB after refused headers) and closed
+        # while this kept sending; its 431 may still be in our receive buffer.
+        answer = answer or answer_of(sock) or b"(reset)"
     sock.close()
     assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
     assert sent < 4 * 1024 * 1024
