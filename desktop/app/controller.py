@@ -19,10 +19,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.app.bridge import AsyncBridge
 from desktop.app.notifier import Notifier
 from desktop.client.api import (
-    Account,
     MeetingLink,
     RelayClient,
     RelayError,
+    SignedInAccount,
     normalize_backend_url,
     plain_http_risk,
     redact_url,
@@ -197,7 +197,7 @@ class TrayController(QObject):
             return
         client = self._client_factory(url, None)
 
-        def signed_in(result: tuple[str, Account]) -> None:
+        def signed_in(result: tuple[str, SignedInAccount]) -> None:
             token, account = result
             self.settings.backend_url = url
             self.settings.email = account.email

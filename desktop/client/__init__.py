@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from desktop.client.api import Account, MeetingLink, RelayClient, RelayError
+    from desktop.client.api import MeetingLink, RelayClient, RelayError, SignedInAccount
     from desktop.client.credentials import CredentialError, TokenKeyring
     from desktop.client.live import Backoff, LiveConnection, LiveListener
     from desktop.client.notifications import (
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 #: exported name -> the module that defines it
 _EXPORTS = {
-    "Account": "api",
+    "SignedInAccount": "api",
     "MeetingLink": "api",
     "RelayClient": "api",
     "RelayError": "api",
@@ -50,7 +50,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Account",
     "Backoff",
     "CredentialError",
     "LiveConnection",
@@ -60,6 +59,7 @@ __all__ = [
     "NotificationPrefs",
     "RelayClient",
     "RelayError",
+    "SignedInAccount",
     "TokenKeyring",
     "TrayModel",
     "TrayStatus",

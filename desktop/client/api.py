@@ -64,7 +64,7 @@ class RelayError(Exception):
 
 
 @dataclass(frozen=True)
-class Account:
+class SignedInAccount:
     id: str
     email: str
 
@@ -276,7 +276,9 @@ class RelayClient:
                 response.status_code,
             ) from exc
 
-    async def sign_in(self, email: str, password: str, device_name: str) -> tuple[str, Account]:
+    async def sign_in(
+        self, email: str, password: str, device_name: str
+    ) -> tuple[str, SignedInAccount]:
         """Start a session; remembers and returns its token and the account."""
         response = await self._request(
             "POST",
@@ -294,7 +296,7 @@ class RelayClient:
         ):
             raise RelayError(BAD_RESPONSE, "The backend sent an unexpected sign-in answer.")
         self.token = token
-        return token, Account(account["id"], account["email"])
+        return token, SignedInAccount(account["id"], account["email"])
 
     async def sign_out(self) -> None:
         """End the session at the relay; the token stops working at once."""

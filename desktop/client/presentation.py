@@ -22,7 +22,7 @@ from desktop.client.notifications import (
 )
 from desktop.core.wire import MessageType, StateDocument, now_utc
 
-Connection = Literal["signed_out", "connecting", "online", "offline"]
+ConnectionState = Literal["signed_out", "connecting", "online", "offline"]
 StatusKind = Literal[
     "available",
     "paused",
@@ -117,7 +117,7 @@ def _ringer_words(document: StateDocument, now: datetime) -> tuple[StatusKind, s
 
 def present(
     document: StateDocument | None,
-    connection: Connection,
+    connection: ConnectionState,
     offline_since: datetime | None,
     now: datetime,
 ) -> TrayStatus:
@@ -169,7 +169,7 @@ class TrayModel:
     ) -> None:
         self._clock = clock
         self.prefs = prefs or NotificationPrefs()
-        self.connection: Connection = "signed_out"
+        self.connection: ConnectionState = "signed_out"
         self.document: StateDocument | None = None
         self.offline_since: datetime | None = None
         self._own_actions_in_flight = 0

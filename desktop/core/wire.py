@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, TypedDict, cast
 
 from desktop.core.availability import (
     AVAILABILITIES,
@@ -72,10 +72,70 @@ def parse_iso(text: str) -> datetime:
     return moment
 
 
-def override_json(override: Override | None) -> dict[str, Any] | None:
+class OverrideJson(TypedDict):
+    value: Availability
+    #: ``meeting_end``, ``manual`` or an ISO-8601 time
+    until: str
+
+
+class AccountJson(TypedDict):
+    id: str
+    email: str
+
+
+class SignedInJson(TypedDict):
+    """The answer to a sign-in: the session's bearer token and its account."""
+
+    token: str
+    account: AccountJson
+
+
+class EffectiveJson(TypedDict):
+    availability: Availability
+    reason: Reason
+    since: str | None
+
+
+class ZoomProblemJson(TypedDict):
+    code: str
+    message: str
+
+
+class ZoomJson(TypedDict):
+    state: ZoomState
+    email: str | None
+    in_meeting: bool
+    since: str | None
+    problem: ZoomProblemJson | None
+
+
+class StateJson(TypedDict):
+    """The state document of DESIGN.md, as the relay sends it."""
+
+    seq: int
+    account: AccountJson
+    ringer_on: bool
+    preferred: Availability
+    auto_pause: bool
+    override: OverrideJson | None
+    effective: EffectiveJson
+    zoom: ZoomJson
+    cause: str
+
+
+class LiveMessageJson(TypedDict):
+    type: MessageType
+    seq: int
+    state: StateJson
+
+
+def override_json(override: Override | None) -> OverrideJson | None:
     if override is None:
         return None
-    until = iso(override.ends_at) if override.until == "time" else override.until
+    if override.until != "time":
+        return {"value": override.value, "until": override.until}
+    until = iso(override.ends_at)
+    assert until is not None  # a time-bound override always has its end
     return {"value": override.value, "until": until}
 
 
@@ -106,8 +166,8 @@ def state_document(
     zoom_email: str | None,
     zoom_since: datetime | None,
     cause: str,
-    zoom_problem: dict[str, str] | None = None,
-) -> dict[str, Any]:
+    zoom_problem: ZoomProblemJson | None = None,
+) -> StateJson:
     """Build the state document of DESIGN.md. It never carries a Zoom token.
 
     ``zoom.problem`` is ``null``, or ``{"code", "message"}`` saying in words why
@@ -201,7 +261,7 @@ class StateDocument:
         )
 
 
-def live_message(kind: MessageType, document: dict[str, Any]) -> dict[str, Any]:
+def live_message(kind: MessageType, document: StateJson) -> LiveMessageJson:
     """A socket message: ``{"type": "snapshot"|"update", "seq": n, "state": {...}}``."""
     return {"type": kind, "seq": document["seq"], "state": document}
 

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from desktop import __version__
 from desktop.core.wire import error_body
-from desktop.relay import api, live
+from desktop.relay import live, routes
 from desktop.relay.errors import install_error_handlers
 from desktop.relay.logs import describe_exception, escape_control
 from desktop.relay.relay import Relay
@@ -356,7 +356,7 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
     app.state.start_hooks = start_hooks
     app.state.stop_hooks = stop_hooks
     install_error_handlers(app)
-    app.include_router(api.router)
+    app.include_router(routes.router)
     app.include_router(live.router)
 
     @app.get("/healthz")

@@ -144,7 +144,7 @@ def settings_from(args: argparse.Namespace) -> RelaySettings:
 
 
 def open_store(settings: RelaySettings) -> Store:
-    return Store.open_url(settings.database_url, settings.data_dir)
+    return Store.open_url(settings.database_url, settings.data_dir, durability=settings.durability)
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -17,6 +17,8 @@ DEFAULT_PORT: Final = 8765
 ENV_PREFIX: Final = "PROFITRINGER_"
 #: Which Zoom user an account may be linked to (desktop/relay/zoom/link_policy.py).
 ZOOM_LINK_POLICIES: Final = ("any", "email", "domain")
+#: What a commit promises (PROFITRINGER_DURABILITY; desktop/relay/storage/store.py).
+DURABILITIES: Final = ("normal", "full")
 
 
 def default_data_dir() -> Path:
@@ -53,6 +55,17 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{ENV_PREFIX}{name} must be a number, not {raw!r}") from exc
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices`` (any case, spaces around ignored), or ``default`` when unset."""
+    raw = env.get(ENV_PREFIX + name)
+    if not raw:
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ValueError(f"{ENV_PREFIX}{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return value
+
+
 @dataclass
 class RelaySettings:
     """Everything a relay needs to start. Durations are in seconds."""
@@ -61,6 +74,9 @@ class RelaySettings:
     #: ``sqlite:///abs/path`` or ``postgresql://…``; ``None``: the SQLite file in
     #: the data dir. With PostgreSQL several relays may share the database.
     database_url: str | None = None
+    #: ``normal``: a commit survives the relay being killed, not a power cut or an
+    #: OS crash; ``full``: it is on disk before anything is acknowledged.
+    durability: str = "normal"
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     public_url: str | None = None
@@ -182,6 +198,7 @@ class RelaySettings:
                     "path) or postgresql://"
                 )
             settings.database_url = url
+        settings.durability = _choice(env, "DURABILITY", DURABILITIES, settings.durability)
         settings.zoom_client_id = get("ZOOM_CLIENT_ID")
         settings.zoom_client_secret = get("ZOOM_CLIENT_SECRET")
         settings.zoom_webhook_secret = get("ZOOM_WEBHOOK_SECRET")
@@ -248,13 +265,9 @@ class RelaySettings:
         if broker_url := get("BROKER_URL"):
             check_broker_url(broker_url.strip())
             settings.broker_url = broker_url.strip()
-        if policy := get("ZOOM_LINK_POLICY"):
-            settings.zoom_link_policy = policy.strip().lower()
-            if settings.zoom_link_policy not in ZOOM_LINK_POLICIES:
-                raise ValueError(
-                    f"{ENV_PREFIX}ZOOM_LINK_POLICY must be one of "
-                    f"{', '.join(ZOOM_LINK_POLICIES)}, not {policy!r}"
-                )
+        settings.zoom_link_policy = _choice(
+            env, "ZOOM_LINK_POLICY", ZOOM_LINK_POLICIES, settings.zoom_link_policy
+        )
         pending = _float(env, "ZOOM_PENDING_CONNECTS", settings.zoom_pending_connects)
         if pending < 1 or pending != int(pending):
             raise ValueError(

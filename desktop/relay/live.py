@@ -12,9 +12,9 @@ import logging
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from desktop.core.wire import CLOSE_SESSION_GONE, live_message
-from desktop.relay.api import bearer_token
 from desktop.relay.hub import QueuedSubscriber
 from desktop.relay.relay import Relay
+from desktop.relay.routes import bearer_token
 from desktop.relay.service import AccountGone
 from desktop.relay.throttle import address_key
 

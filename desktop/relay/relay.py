@@ -102,6 +102,13 @@ def _yield_to_the_event_loop() -> None:
 
 
 class Relay:
+    """One relay process's state, owned for its lifetime: the store (SQLite or
+    PostgreSQL), the live hub of this process's sockets and the broker that
+    carries committed documents between relays, the availability service, the
+    sign-in throttle and the password-hashing pool. Sessions, sign-in and the
+    background maintenance are its methods. The Zoom integration is built on it
+    by ``zoom/routes.py``, and its HTTP endpoints live in ``routes.py``."""
+
     def __init__(
         self,
         settings: RelaySettings,
@@ -113,7 +120,9 @@ class Relay:
         # one relay's alone.
         self._lock = None if settings.shared_database else _lock_data_dir(settings.data_dir)
         try:
-            self.store = Store.open_url(settings.database_url, settings.data_dir)
+            self.store = Store.open_url(
+                settings.database_url, settings.data_dir, durability=settings.durability
+            )
         except BaseException:
             if self._lock is not None:
                 self._lock.close()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from desktop.core import availability as rules
-from desktop.core.wire import WireError, parse_override
+from desktop.core.wire import SignedInJson, StateJson, WireError, parse_override
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay, SignInBusy, SignInRefused
 from desktop.relay.service import AccountGone, Transition
@@ -140,7 +140,7 @@ class StateOut(BaseModel):
     cause: str
 
 
-def _document(relay: Relay, account_id: str, changed: dict[str, Any] | None) -> dict[str, Any]:
+def _document(relay: Relay, account_id: str, changed: StateJson | None) -> StateJson:
     if changed is not None:
         return changed
     try:
@@ -149,7 +149,7 @@ def _document(relay: Relay, account_id: str, changed: dict[str, Any] | None) -> 
         raise ApiError(401, "session_expired", "This account no longer exists.") from exc
 
 
-def _change(relay: Relay, session: Session, transition: Transition, cause: str) -> dict[str, Any]:
+def _change(relay: Relay, session: Session, transition: Transition, cause: str) -> StateJson:
     try:
         changed = relay.service.change(session.account_id, transition, cause)
     except AccountGone as exc:
@@ -163,7 +163,7 @@ def _change(relay: Relay, session: Session, transition: Transition, cause: str) 
     response_model=SignInOut,
     responses={401: {"description": "wrong email or password"}, 429: {"description": "throttled"}},
 )
-async def sign_in(body: SignInBody, request: Request, relay: RelayDep) -> dict[str, Any]:
+async def sign_in(body: SignInBody, request: Request, relay: RelayDep) -> SignedInJson:
     address = request.client.host if request.client else "unknown"
     try:
         result = await relay.sign_in(body.email, body.password, body.device_name, address)
@@ -198,21 +198,19 @@ async def sign_out(session: SessionDep, relay: RelayDep) -> Response:
 
 
 @router.get("/state", response_model=StateOut)
-async def get_state(session: SessionDep, relay: RelayDep) -> dict[str, Any]:
+async def get_state(session: SessionDep, relay: RelayDep) -> StateJson:
     return _document(relay, session.account_id, None)
 
 
 @router.put("/ringer", response_model=StateOut)
-async def put_ringer(body: RingerBody, session: SessionDep, relay: RelayDep) -> dict[str, Any]:
+async def put_ringer(body: RingerBody, session: SessionDep, relay: RelayDep) -> StateJson:
     return _change(
         relay, session, lambda s, now: rules.set_ringer(s, body.on, now), "ringer_changed"
     )
 
 
 @router.put("/auto-pause", response_model=StateOut)
-async def put_auto_pause(
-    body: AutoPauseBody, session: SessionDep, relay: RelayDep
-) -> dict[str, Any]:
+async def put_auto_pause(body: AutoPauseBody, session: SessionDep, relay: RelayDep) -> StateJson:
     """Whether Zoom meetings pause the ringer (on by default)."""
     return _change(
         relay, session, lambda s, now: rules.set_auto_pause(s, body.on, now), "auto_pause_changed"
@@ -222,7 +220,7 @@ async def put_auto_pause(
 @router.put("/availability", response_model=StateOut)
 async def put_availability(
     body: AvailabilityBody, session: SessionDep, relay: RelayDep
-) -> dict[str, Any]:
+) -> StateJson:
     return _change(
         relay,
         session,
@@ -232,7 +230,7 @@ async def put_availability(
 
 
 @router.put("/override", response_model=StateOut)
-async def put_override(body: OverrideBody, session: SessionDep, relay: RelayDep) -> dict[str, Any]:
+async def put_override(body: OverrideBody, session: SessionDep, relay: RelayDep) -> StateJson:
     try:
         override = parse_override({"value": body.value, "until": body.until})
     except WireError as exc:
@@ -254,7 +252,7 @@ async def put_override(body: OverrideBody, session: SessionDep, relay: RelayDep)
 
 
 @router.delete("/override", response_model=StateOut)
-async def delete_override(session: SessionDep, relay: RelayDep) -> dict[str, Any]:
+async def delete_override(session: SessionDep, relay: RelayDep) -> StateJson:
     return _change(
         relay, session, lambda s, now: rules.set_override(s, None, now), "override_cleared"
     )

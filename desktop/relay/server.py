@@ -75,6 +75,10 @@ def uvicorn_config(
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
         ws_max_size=settings.max_body_bytes,
+        # A state document is a few hundred bytes: compressing it saves little,
+        # while each socket's zlib streams cost memory and every push would
+        # compress the same text once per socket.
+        ws_per_message_deflate=False,
         timeout_keep_alive=5,
         http=protocol_for(settings),
         # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise,
@@ -99,10 +103,11 @@ def serve(settings: RelaySettings) -> int:
     try:
         app = build_app(relay)
         log.info(
-            "relay serving on http://%s:%d (data in %s)",
+            "relay serving on http://%s:%d (store: %s; durability %s)",
             settings.host,
             settings.port,
-            settings.data_dir,
+            relay.store.where,
+            settings.durability,
         )
         server = uvicorn.Server(uvicorn_config(app, settings))
         tune_garbage_collector()

@@ -1,7 +1,9 @@
 """Availability changes: apply a pure transition, commit it, then push it.
 
-Every change of an account's state goes through :meth:`AvailabilityService.change`,
-which is what makes "committed, then pushed" and the growing ``seq`` hold.
+Every change of an account's state goes through :meth:`AvailabilityService.change`
+(or :meth:`~AvailabilityService.change_soon`, its group-committed form for the
+webhook hot path), which is what makes "committed, then pushed" and the growing
+``seq`` hold.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Final
 
 from desktop.core.availability import AccountAvailability, cause_of, settle
-from desktop.core.wire import live_message, state_document
+from desktop.core.wire import StateJson, live_message, state_document
 from desktop.relay.broker import Broker
+from desktop.relay.logs import describe_exception
 from desktop.relay.storage import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -27,8 +31,32 @@ Transition = Callable[[AccountAvailability, datetime], AccountAvailability | Non
 SideEffect = Callable[[Transaction], None]
 
 
+#: Changes committed together at most; more in one loop pass commit in turn.
+MAX_GROUP: Final = 256
+
+
 class AccountGone(LookupError):
     """The account was deleted while a request about it was in flight."""
+
+
+class GroupCommitFailed(Exception):
+    """The transaction of a group of changes failed: none of them is committed."""
+
+
+@dataclass(frozen=True)
+class _Applied:
+    account_id: str
+    seq: int
+    state: AccountAvailability
+    document: StateJson
+
+
+@dataclass(frozen=True)
+class _Pending:
+    account_id: str
+    transition: Transition
+    cause: str
+    future: asyncio.Future[StateJson | None]
 
 
 class AvailabilityService:
@@ -37,8 +65,9 @@ class AvailabilityService:
         self.broker = broker
         self.clock = clock
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
+        self._pending: list[_Pending] = []
 
-    def document(self, account_id: str, cause: str = "snapshot") -> dict[str, Any]:
+    def document(self, account_id: str, cause: str = "snapshot") -> StateJson:
         """The account's current state document (time-bound overrides settled)."""
         stored = self.store.load_state(account_id)
         if stored is None:
@@ -67,7 +96,7 @@ class AvailabilityService:
         transition: Transition,
         cause: str,
         side_effect: SideEffect | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> StateJson | None:
         """Apply ``transition``; commit; push. ``None`` when nothing changed.
 
         ``cause`` is replaced by ``meeting_started``/``meeting_ended`` when the
@@ -75,21 +104,95 @@ class AvailabilityService:
         """
         now = self.clock()
         with self.store.transaction() as tx:
-            # The row stays locked until the commit: on PostgreSQL a change of the
-            # same account on another relay waits here, then reads this one's result.
-            stored = tx.load_state_for_update(account_id)
-            if stored is None:
-                raise AccountGone(account_id)
-            after = transition(stored.state, now)
-            if after is None or (after == stored.state and side_effect is None):
-                return None
-            zoom = stored.zoom
-            if side_effect is not None:
-                side_effect(tx)
-                zoom = tx.zoom_summary(account_id)  # the side effect may have changed it
-            seq = tx.save_state(account_id, after)
+            applied = self._apply(tx, account_id, transition, cause, now, side_effect)
+        if applied is None:
+            return None
+        self._announce(applied)
+        return applied.document
+
+    def change_soon(
+        self, account_id: str, transition: Transition, cause: str
+    ) -> asyncio.Future[StateJson | None]:
+        """:meth:`change`, committed together with every other ``change_soon`` of
+        this pass of the event loop, in one transaction (group commit): one
+        commit, and with ``PROFITRINGER_DURABILITY=full`` one fsync, serves them
+        all. The future is resolved only after that commit (then the documents
+        are pushed); it raises :class:`AccountGone` for a deleted account, and
+        :class:`GroupCommitFailed` for all of them when the commit fails."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[StateJson | None] = loop.create_future()
+        self._pending.append(_Pending(account_id, transition, cause, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._commit_pending)
+        elif len(self._pending) >= MAX_GROUP:
+            self._commit_pending()
+        return future
+
+    def _commit_pending(self) -> None:
+        group, self._pending = self._pending, []
+        if not group:
+            return
+        now = self.clock()
+        outcomes: list[_Applied | AccountGone | None] = [None] * len(group)
+        # Rows are locked in one order (account id; a person's events keep theirs),
+        # so two relays committing overlapping groups never deadlock on PostgreSQL.
+        order = sorted(range(len(group)), key=lambda i: group[i].account_id)
+        try:
+            with self.store.transaction() as tx:
+                for i in order:
+                    item = group[i]
+                    try:
+                        outcomes[i] = self._apply(
+                            tx, item.account_id, item.transition, item.cause, now
+                        )
+                    except AccountGone as gone:
+                        outcomes[i] = gone
+        except Exception as exc:
+            log.warning(
+                "a group commit of %d changes failed: %s", len(group), describe_exception(exc)
+            )
+            for item in group:
+                if not item.future.done():
+                    failed = GroupCommitFailed(f"the commit of {len(group)} changes failed")
+                    failed.__cause__ = exc
+                    item.future.set_exception(failed)
+            return
+        for i in order:
+            outcome = outcomes[i]
+            if isinstance(outcome, _Applied):
+                self._announce(outcome)
+        for item, outcome in zip(group, outcomes, strict=True):
+            if item.future.done():  # the request went away; the change stands
+                continue
+            if isinstance(outcome, AccountGone):
+                item.future.set_exception(AccountGone(item.account_id))
+            else:
+                item.future.set_result(None if outcome is None else outcome.document)
+
+    def _apply(
+        self,
+        tx: Transaction,
+        account_id: str,
+        transition: Transition,
+        cause: str,
+        now: datetime,
+        side_effect: SideEffect | None = None,
+    ) -> _Applied | None:
+        """One change inside ``tx``; ``None`` when nothing changed."""
+        # The row stays locked until the commit: on PostgreSQL a change of the
+        # same account on another relay waits here, then reads this one's result.
+        stored = tx.load_state_for_update(account_id)
+        if stored is None:
+            raise AccountGone(account_id)
+        after = transition(stored.state, now)
+        if after is None or (after == stored.state and side_effect is None):
+            return None
+        zoom = stored.zoom
+        if side_effect is not None:
+            side_effect(tx)
+            zoom = tx.zoom_summary(account_id)  # the side effect may have changed it
+        seq = tx.save_state(account_id, after)
         assert zoom is not None
-        cause = cause_of(stored.state, after) or cause
         document = state_document(
             seq=seq,
             account_id=account_id,
@@ -98,11 +201,15 @@ class AvailabilityService:
             zoom_email=zoom.email,
             zoom_since=zoom.since,
             zoom_problem=zoom.problem,
-            cause=cause,
+            cause=cause_of(stored.state, after) or cause,
         )
-        self.broker.publish_state(account_id, seq, json.dumps(live_message("update", document)))
-        self._schedule_expiry(account_id, after)
-        return document
+        return _Applied(account_id, seq, after, document)
+
+    def _announce(self, applied: _Applied) -> None:
+        """After the commit: push the document, arm the override's timer."""
+        message = json.dumps(live_message("update", applied.document))
+        self.broker.publish_state(applied.account_id, applied.seq, message)
+        self._schedule_expiry(applied.account_id, applied.state)
 
     def _schedule_expiry(self, account_id: str, state: AccountAvailability) -> None:
         """Arm one timer for a time-bound override's end, so it clears on time

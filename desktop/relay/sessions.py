@@ -25,9 +25,9 @@ from fastapi import APIRouter, FastAPI, Path, Response
 from pydantic import BaseModel, Field, StrictStr
 
 from desktop.core.wire import iso
-from desktop.relay.api import RelayDep, SessionDep, Strict
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay, SignInRefused
+from desktop.relay.routes import RelayDep, SessionDep, Strict
 
 log = logging.getLogger(__name__)
 

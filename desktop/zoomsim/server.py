@@ -68,11 +68,11 @@ from starlette.routing import Route
 from desktop.serving import ThreadedServer as ThreadedServer  # also for tests/relay/zoom
 from desktop.zoomsim.sim import (
     BEHAVIOURS,
-    ApiError,
     AuthorizeError,
     ControlError,
     OAuthError,
     SimConfig,
+    ZoomRestError,
     ZoomSim,
 )
 
@@ -222,7 +222,7 @@ def create_app(sim: ZoomSim) -> Starlette:
             except ValueError:
                 body = None
         if not isinstance(body, dict):
-            raise ApiError(400, 300, "Request Body should be a valid JSON object.")
+            raise ZoomRestError(400, 300, "Request Body should be a valid JSON object.")
         meeting = sim.create_meeting(
             authorization, request.path_params["user_id"], body, base(request)
         )
@@ -394,7 +394,7 @@ def create_app(sim: ZoomSim) -> Starlette:
         return JSONResponse(exc.body(), status_code=exc.status)
 
     async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
+        assert isinstance(exc, ZoomRestError)
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     async def control_error(request: Request, exc: Exception) -> Response:
@@ -408,7 +408,7 @@ def create_app(sim: ZoomSim) -> Starlette:
 
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         OAuthError: oauth_error,
-        ApiError: api_error,
+        ZoomRestError: api_error,
         ControlError: control_error,
         AuthorizeError: authorize_error,
     }

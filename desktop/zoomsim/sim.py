@@ -7,7 +7,7 @@ plain form for other threads (tests), which runs on the server's loop and
 needs the server to be running (``desktop.zoomsim.server.run_in_thread``).
 
 Errors are raised as ``OAuthError`` (Zoom's OAuth shape ``{"reason", "error"}``),
-``ApiError`` (Zoom's REST shape ``{"code", "message"}``), ``AuthorizeError``
+``ZoomRestError`` (Zoom's REST shape ``{"code", "message"}``), ``AuthorizeError``
 (the authorize page) or ``ControlError`` (the ``/_sim/`` control API).
 """
 
@@ -40,7 +40,6 @@ __all__ = [
     "FAULT_MODES",
     "PRESENCE_STATUSES",
     "REST_DIALECTS",
-    "ApiError",
     "AuthorizeError",
     "AuthorizeRequest",
     "ControlError",
@@ -48,6 +47,7 @@ __all__ = [
     "OAuthError",
     "SimConfig",
     "SimUser",
+    "ZoomRestError",
     "ZoomSim",
     "rest_presence",
 ]
@@ -163,7 +163,7 @@ class OAuthError(Exception):
         return {"reason": self.reason, "error": self.error}
 
 
-class ApiError(Exception):
+class ZoomRestError(Exception):
     """A REST error: ``{"code": code, "message": message}`` with HTTP ``status``."""
 
     def __init__(
@@ -700,7 +700,7 @@ class ZoomSim:
 
     def authenticate(self, authorization: str | None) -> tuple[SimUser, tuple[str, ...]]:
         """The user and scopes behind ``Authorization: Bearer <access token>``."""
-        invalid = ApiError(401, 124, "Invalid access token.")
+        invalid = ZoomRestError(401, 124, "Invalid access token.")
         if not authorization or not authorization.lower().startswith("bearer "):
             raise invalid
         with self._lock:
@@ -708,13 +708,15 @@ class ZoomSim:
             if token is None or token.kind != "access" or token.revoked:
                 raise invalid
             if self._now() >= token.expires_at:
-                raise ApiError(401, 124, "Access token is expired.")
+                raise ZoomRestError(401, 124, "Access token is expired.")
             return self._users[token.user_id], token.scopes
 
     @staticmethod
     def require_scope(scopes: tuple[str, ...], scope: str) -> None:
         if scope not in scopes:
-            raise ApiError(400, 4711, f"Invalid access token, does not contain scopes:[{scope}].")
+            raise ZoomRestError(
+                400, 4711, f"Invalid access token, does not contain scopes:[{scope}]."
+            )
 
     def me(self, authorization: str | None) -> dict[str, Any]:
         user, scopes = self.authenticate(authorization)
@@ -723,7 +725,7 @@ class ZoomSim:
 
     def _same_user(self, user: SimUser, ref: str) -> None:
         if ref not in ("me", user.id) and ref.lower() != user.email.lower():
-            raise ApiError(404, 1001, f"User does not exist: {ref}.")
+            raise ZoomRestError(404, 1001, f"User does not exist: {ref}.")
 
     def presence_status(self, authorization: str | None, user_ref: str) -> dict[str, Any]:
         user, scopes = self.authenticate(authorization)
@@ -749,18 +751,20 @@ class ZoomSim:
         duration = body.get("duration", 60)
         meeting_type = body.get("type", 2)
         if not isinstance(topic, str) or len(topic) > 200:
-            raise ApiError(400, 300, "Invalid field: topic must be a string of at most 200.")
+            raise ZoomRestError(400, 300, "Invalid field: topic must be a string of at most 200.")
         if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
-            raise ApiError(400, 300, "Invalid field: duration must be a whole number of minutes.")
+            raise ZoomRestError(
+                400, 300, "Invalid field: duration must be a whole number of minutes."
+            )
         if meeting_type not in (1, 2, 3, 8, 10):
-            raise ApiError(400, 300, "Invalid field: type.")
+            raise ZoomRestError(400, 300, "Invalid field: type.")
         now = self._now()
         with self._lock:
             day = (user.id, iso_utc(now)[:10])
             if self._meetings_per_day.get(day, 0) >= self.config.daily_meeting_limit:
                 # Zoom documents Retry-After as an ISO date-time (ZOOM.md "REST").
                 midnight = (int(now) // 86400 + 1) * 86400
-                raise ApiError(
+                raise ZoomRestError(
                     429,
                     429,
                     "You have exceeded the daily rate limit of "

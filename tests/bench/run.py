@@ -4,8 +4,9 @@
 
 Sections (``--only`` takes any of them, repeatable or comma-separated):
 
-- ``webhook``: webhook to screen on the relay, and the floor (a bare uvicorn
-  app under the same load) in the same run; see webhook.py.
+- ``webhook``: webhook to screen on the relay (with PROFITRINGER_DURABILITY
+  normal, then full), and the floor (a bare uvicorn app under the same load)
+  in the same run; see webhook.py.
 - ``fanout``: 1,000 / 5,000 / 10,000 live sockets on one relay process; fanout.py.
 - ``tray``: start to icon, memory, idle CPU and wake-ups of the tray; tray.py.
 - ``hostile``: webhook latency alone, during a sign-in flood and during a
@@ -73,6 +74,7 @@ def plans(quick: bool) -> dict[str, Any]:
             duration=10.0,
             ramp_duration=4.0,
             ramp_steps=8,
+            profile_seconds=8.0,
         ),
         "fanout": fanout.FanoutPlan(stages=[1000, 5000, 10000], repeats=5),
         "tray": tray.TrayPlan(
@@ -297,12 +299,15 @@ def render(report: dict[str, Any]) -> str:
         rows = [
             ["server", "offered/s", "achieved/s", "p50 ms", "p99 ms", "max ms", "errors", "kept up"]
         ]
-        for side in ("relay", "floor"):
+        sides = {"relay": "relay", "relay_full_durability": "relay (full)", "floor": "floor"}
+        for side, label in sides.items():
+            if side not in hook:
+                continue
             entries = hook[side]["rates"] + hook[side]["ramp"]
             for entry in entries:
                 rows.append(
                     [
-                        side,
+                        label,
                         _fmt(entry["offered_per_s"]),
                         _fmt(entry["achieved_per_s"]),
                         _fmt(entry["latency"]["p50_ms"]),
@@ -315,9 +320,29 @@ def render(report: dict[str, Any]) -> str:
         out.append(_table(rows))
         out.append(
             f"highest sustained: relay {_fmt(hook['relay']['max_sustained_per_s'])}/s, "
-            f"floor {_fmt(hook['floor']['max_sustained_per_s'])}/s, "
+            + (
+                f"relay with full durability "
+                f"{_fmt(hook['relay_full_durability']['max_sustained_per_s'])}/s, "
+                if "relay_full_durability" in hook
+                else ""
+            )
+            + f"floor {_fmt(hook['floor']['max_sustained_per_s'])}/s, "
             f"ratio {_fmt(hook['relay_to_floor_throughput'])}"
         )
+        prof = hook["relay"].get("profile")
+        if prof:
+            out.append("")
+            if "error" in prof:
+                out.append(f"profile of the webhook path: {prof['error']}")
+            else:
+                samples = sum(c["samples"] for c in prof["components"])
+                out.append(
+                    f"Where the relay's CPU goes at {_fmt(prof['rate_per_s'])}/s "
+                    f"(py-spy, {samples} samples; stacks in {prof['samples_file']})"
+                )
+                rows = [["component", "share %"]]
+                rows += [[c["component"], _fmt(c["share_percent"])] for c in prof["components"]]
+                out.append(_table(rows))
     fan = sections.get("fanout")
     if fan and "error" not in fan:
         out.append("")

@@ -74,6 +74,7 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
 
     hook = latest["sections"]["webhook"]
     _check_sweep(hook["relay"])
+    _check_sweep(hook["relay_full_durability"])
     _check_sweep(hook["floor"])
     assert hook["relay"]["rates"][0]["errors"] == 0
     assert "relay_to_floor_throughput" in hook

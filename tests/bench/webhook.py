@@ -36,8 +36,8 @@ from websockets.asyncio.client import ClientConnection
 from desktop.zoomsim.server import run_in_thread
 from desktop.zoomsim.sim import SimConfig
 from desktop.zoomsim.webhook_signing import sign
-from tests.bench import harness
-from tests.bench.load import post_request, sweep
+from tests.bench import harness, profile
+from tests.bench.load import post_request, run_at_rate, sweep
 from tests.support.zoom import zoom_link
 
 CLIENT_ID = "bench-client-id"
@@ -58,6 +58,18 @@ class BenchAccount:
     waiting: asyncio.Future[tuple[float, bool]] | None = None
 
 
+_last_event_ts = 0
+
+
+def next_event_ts() -> int:
+    """Zoom's ``event_ts``: the wall clock in ms, one higher than the last at
+    least, across every run of this process (a later run against the same
+    relay must not look stale to it)."""
+    global _last_event_ts
+    _last_event_ts = max(_last_event_ts + 1, int(time.time() * 1000))
+    return _last_event_ts
+
+
 @dataclass
 class RelayTarget:
     """Signed presence webhooks to the relay; done when the socket's update arrives."""
@@ -71,18 +83,17 @@ class RelayTarget:
     def __post_init__(self) -> None:
         for account in self.accounts:
             self.free.put_nowait(account)
-        self._event_ts = int(time.time() * 1000)
 
     async def acquire(self) -> BenchAccount:
         return await self.free.get()
 
     def build(self, slot: BenchAccount, index: int) -> bytes:
-        self._event_ts += 1
+        event_ts = next_event_ts()
         status = "Available" if slot.in_meeting else "In_Meeting"
         now = time.time()
         event = {
             "event": "user.presence_status_updated",
-            "event_ts": self._event_ts,
+            "event_ts": event_ts,
             "payload": {
                 "account_id": "benchaccount",
                 "object": {
@@ -237,10 +248,15 @@ class WebhookPlan:
     duration: float
     ramp_duration: float
     ramp_steps: int
+    #: Seconds of py-spy samples at the highest sustained rate; 0: no profile.
+    profile_seconds: float = 0.0
 
 
 async def _relay_load(
-    relay: harness.ServerProcess, accounts: list[BenchAccount], plan: WebhookPlan
+    relay: harness.ServerProcess,
+    accounts: list[BenchAccount],
+    plan: WebhookPlan,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
     host = f"127.0.0.1:{relay.port}"
     target = RelayTarget(host, accounts)
@@ -259,6 +275,20 @@ async def _relay_load(
             end_to_end=True,
             server_cpu=lambda: harness.cpu_seconds(relay.pid),
         )
+        best = result["max_sustained_per_s"]
+        if profile_to is not None and plan.profile_seconds and best:
+            load = run_at_rate(
+                target,
+                "127.0.0.1",
+                relay.port,
+                best,
+                plan.profile_seconds,
+                min(64, len(accounts)),
+            )
+            result["profile"] = {
+                "rate_per_s": best,
+                **await profile.record(relay.pid, plan.profile_seconds, profile_to, load),
+            }
     finally:
         for account in accounts:
             if account.socket is not None:
@@ -301,7 +331,17 @@ def run(plan: WebhookPlan, out_dir: Path) -> dict[str, Any]:
                 started = time.monotonic()
                 _seed(relay.url, sim.url, accounts)
                 seeded_in = time.monotonic() - started
-                relay_result = harness.run_loop(_relay_load(relay, accounts, plan))
+                relay_result = harness.run_loop(
+                    _relay_load(relay, accounts, plan, out_dir / "webhook-profile.txt")
+                )
+            # The same relay and data again with PROFITRINGER_DURABILITY=full: an
+            # fsync of the WAL at every commit.
+            full_env = {**env, "PROFITRINGER_DURABILITY": "full"}
+            full = harness.relay_process(
+                data_dir, out_dir / "logs" / "webhook-relay-full.log", full_env
+            )
+            with full:
+                full_result = harness.run_loop(_relay_load(full, accounts, plan))
         floor = harness.floor_process(out_dir / "logs" / "floor.log")
         with floor:
             target = FloorTarget(f"127.0.0.1:{floor.port}", min(64, plan.accounts))
@@ -333,6 +373,7 @@ def run(plan: WebhookPlan, out_dir: Path) -> dict[str, Any]:
             "seeding_seconds": round(seeded_in, 1),
         },
         "relay": relay_result,
+        "relay_full_durability": full_result,
         "floor": floor_result,
         "relay_to_floor_throughput": round(ratio, 3) if ratio is not None else None,
         "notes": [
@@ -341,5 +382,7 @@ def run(plan: WebhookPlan, out_dir: Path) -> dict[str, Any]:
             "sustained: no errors, every event delivered, >= 95 % of the offered rate "
             "achieved, p99 send lag behind schedule <= 100 ms",
             "one event in flight per account, at most 64 connections",
+            "relay: PROFITRINGER_DURABILITY=normal (SQLite synchronous=NORMAL); "
+            "relay_full_durability: the same with full (synchronous=FULL)",
         ],
     }

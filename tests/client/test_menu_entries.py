@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from desktop.client.presentation import (
-    Connection,
+    ConnectionState,
     MenuEntry,
     MenuState,
     menu_entries,
@@ -23,7 +23,7 @@ EMAIL = "ada@example.com"
 
 def state(signed_in: bool = True, online: bool = True, **fields: Any) -> MenuState:
     doc = document(**fields) if online else None
-    connection: Connection = ("online" if online else "offline") if signed_in else "signed_out"
+    connection: ConnectionState = ("online" if online else "offline") if signed_in else "signed_out"
     since = None if online else NOW
     status = present(doc, connection, since, NOW)
     return MenuState(status=status, signed_in=signed_in, email=EMAIL, document=doc)

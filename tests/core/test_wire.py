@@ -7,6 +7,7 @@ import pytest
 from desktop.core.availability import AccountAvailability, Override, settle
 from desktop.core.wire import (
     StateDocument,
+    StateJson,
     WireError,
     error_body,
     live_message,
@@ -19,7 +20,7 @@ from desktop.core.wire import (
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-def document(**state_fields: object) -> dict[str, object]:
+def document(**state_fields: object) -> StateJson:
     state = settle(AccountAvailability(**state_fields), T0)  # type: ignore[arg-type]
     return state_document(
         seq=7,

@@ -75,3 +75,10 @@ def test_limits_come_from_the_environment() -> None:
 def test_a_bad_count_is_refused_with_its_name(value: str) -> None:
     with pytest.raises(ValueError, match="PROFITRINGER_MAX_CONNECTIONS"):
         RelaySettings.from_env({"PROFITRINGER_MAX_CONNECTIONS": value})
+
+
+def test_durability_is_normal_unless_set_and_only_normal_or_full() -> None:
+    assert RelaySettings.from_env({}).durability == "normal"
+    assert RelaySettings.from_env({"PROFITRINGER_DURABILITY": "Full"}).durability == "full"
+    with pytest.raises(ValueError, match="PROFITRINGER_DURABILITY must be one of normal, full"):
+        RelaySettings.from_env({"PROFITRINGER_DURABILITY": "paranoid"})

@@ -307,3 +307,24 @@ def test_a_claim_raced_from_two_stores_has_one_winner(
         assert sorted(int(w.split(":")[0]) for w in won) == list(range(50))
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_durability_sets_what_a_commit_waits_for(
+    database_url: str, tmp_path: Path, durability: str
+) -> None:
+    """normal: SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off;
+    full: FULL and on. make_durable() then flushes what was committed."""
+    store = Store.open_url(database_url, tmp_path / "data", durability=durability)
+    try:
+        sqlite = not store.shared
+        with store.backend.reading() as db:
+            row = db.one("PRAGMA synchronous" if sqlite else "SHOW synchronous_commit")
+        assert row is not None
+        expected = {("normal", True): 1, ("full", True): 2, ("normal", False): "off"}
+        assert row[0] == expected.get((durability, sqlite), "on")
+        store.set_meta("durable", durability)
+        store.make_durable()
+        assert store.get_meta("durable") == durability
+    finally:
+        store.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -81,7 +82,10 @@ class Watched:
         self._thread.join(10)
 
 
-def test_a_relay_killed_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_a_relay_killed_mid_burst_loses_nothing_acknowledged(
+    tmp_path: Path, durability: str
+) -> None:
     clock = StrictClock()
     config = sim_config(retry_time_scale=0.003, webhook_timeout=3.0, clock=clock)
     sim = ZoomSim(config)
@@ -124,6 +128,7 @@ def test_a_relay_killed_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> 
                 zoom,
                 PROFITRINGER_ZOOM_RETRY_DELAY="3600",
                 PROFITRINGER_PUBLIC_URL=relays[0].url,
+                PROFITRINGER_DURABILITY=durability,
             )
         )
         for relay in relays:

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from desktop.core.availability import DEFAULT_MEETING_STATUSES
 from desktop.zoomsim.server import run_in_thread
 from desktop.zoomsim.sim import PRESENCE_STATUSES, ZoomSim
@@ -105,7 +107,8 @@ def database_view(data_dir: Path) -> dict[str, dict[str, Any]]:
     return {row["zoom_user_id"]: json.loads(row["state"]) for row in rows}
 
 
-def test_no_acknowledged_presence_is_lost_across_crashes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_no_acknowledged_presence_is_lost_across_crashes(tmp_path: Path, durability: str) -> None:
     clock = StrictClock()
     config = sim_config(retry_time_scale=0.003, webhook_timeout=3.0, clock=clock)
     sim = ZoomSim(config)
@@ -126,7 +129,11 @@ def test_no_acknowledged_presence_is_lost_across_crashes(tmp_path: Path) -> None
 
     with run_in_thread(sim) as zoom:
         relay = RelayProcess(
-            data_dir, zoom_env(zoom, PROFITRINGER_ZOOM_RETRY_DELAY="3600"), port=None
+            data_dir,
+            zoom_env(
+                zoom, PROFITRINGER_ZOOM_RETRY_DELAY="3600", PROFITRINGER_DURABILITY=durability
+            ),
+            port=None,
         )
         relay.start()
         try:

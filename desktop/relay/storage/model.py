@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.availability import AccountAvailability, Effective, Override
-from desktop.core.wire import iso, parse_iso
+from desktop.core.wire import ZoomProblemJson, iso, parse_iso
 
 
 def private_dir(path: Path) -> None:
@@ -73,7 +73,7 @@ class ZoomSummary:
     email: str | None
     since: datetime | None
     #: ``{"code", "message"}`` when the connection ended for a reason to show.
-    problem: dict[str, str] | None
+    problem: ZoomProblemJson | None
 
 
 @dataclass(frozen=True)

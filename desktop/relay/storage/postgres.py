@@ -85,13 +85,23 @@ class PostgresBackend:
         self._pool = pool
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, max_size: int = 8) -> PostgresBackend:
+    def open(
+        cls, url: str, *, migrate: bool = True, max_size: int = 8, durability: str = "normal"
+    ) -> PostgresBackend:
         where = describe(url)
+        synchronous_commit = "on" if durability == "full" else "off"
+
+        def configure(connection: psycopg.Connection[Any]) -> None:
+            # off: a commit returns before the server has flushed its WAL (it
+            # does within 3 x wal_writer_delay); nothing is lost if a relay dies.
+            connection.execute(f"SET synchronous_commit = {synchronous_commit}")
+
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,
             max_size=max_size,
             kwargs={"autocommit": True},
+            configure=configure,
             open=False,
             timeout=CONNECT_TIMEOUT,
             name="relay-store",
@@ -204,7 +214,12 @@ class PostgresBackend:
             raise StorageError(f"the {self.where} does not answer: {_reason(exc)}") from exc
 
     def make_durable(self) -> None:
-        """A PostgreSQL commit is durable when it returns (``synchronous_commit``)."""
+        """Flush every committed change to the server's disk: a transaction that
+        takes a transaction id commits with ``synchronous_commit = on``, and its
+        commit waits for the WAL up to it (all earlier commits too) to be flushed."""
+        with self._connection() as connection, connection.transaction():
+            connection.execute("SET LOCAL synchronous_commit = on")
+            connection.execute("SELECT pg_current_xact_id()")
 
     def forget_old_pages(self) -> None:
         """Deleted rows are the server's to vacuum; nothing to do from here."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from desktop.core.availability import AccountAvailability
-from desktop.core.wire import iso, parse_iso
+from desktop.core.wire import ZoomProblemJson, iso, parse_iso
 from desktop.relay.storage.backend import Duplicate, Executor, Row
 from desktop.relay.storage.model import (
     Account,
@@ -45,7 +45,7 @@ def _bytes(value: object) -> bytes | None:
 
 def _summary(row: Row) -> ZoomSummary:
     """A :class:`ZoomSummary` of ``(zoom_email, since, problem_code, problem_message)``."""
-    problem = None
+    problem: ZoomProblemJson | None = None
     if row[2]:
         problem = {"code": row[2], "message": row[3] or ""}
     return ZoomSummary(row[0], time_or_none(row[1]), problem)

@@ -28,7 +28,7 @@ class SQLiteBackend:
         self._executor = SQLiteExecutor(connection)
 
     @classmethod
-    def open(cls, path: Path) -> SQLiteBackend:
+    def open(cls, path: Path, *, durability: str = "normal") -> SQLiteBackend:
         """Open (creating if needed) the database file ``path`` and migrate it.
 
         A file that is not a database, or one another process holds locked,
@@ -52,7 +52,10 @@ class SQLiteBackend:
             )
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            # NORMAL: the WAL is fsynced at checkpoints only, so a power cut can
+            # roll back the last commits; FULL fsyncs it at every commit.
+            synchronous = "FULL" if durability == "full" else "NORMAL"
+            connection.execute(f"PRAGMA synchronous={synchronous}")
             connection.execute("PRAGMA foreign_keys=ON")
             # Deleted rows are overwritten with zeros, not left in free space.
             connection.execute("PRAGMA secure_delete=ON")

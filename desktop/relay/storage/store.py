@@ -74,16 +74,25 @@ class Store:
         return cls(SQLiteBackend.open(data_dir / DB_FILENAME))
 
     @classmethod
-    def open_url(cls, url: str | None, data_dir: Path, *, migrate: bool = True) -> Store:
+    def open_url(
+        cls, url: str | None, data_dir: Path, *, migrate: bool = True, durability: str = "normal"
+    ) -> Store:
         """Open the store ``url`` names (``sqlite:///abs/path`` or ``postgresql://…``);
         ``None``: the SQLite file in ``data_dir``, as :meth:`open`. A SQLite file is
-        always migrated; PostgreSQL only with ``migrate`` (else its version is checked)."""
+        always migrated; PostgreSQL only with ``migrate`` (else its version is checked).
+
+        ``durability`` is what a commit promises. ``normal``: it survives the relay
+        process being killed, but the last commits may roll back in a power cut or
+        an OS crash (SQLite ``synchronous=NORMAL``; PostgreSQL ``synchronous_commit
+        = off``, whose server writes its WAL out within a few hundred ms). ``full``:
+        it is on disk when the commit returns (SQLite ``synchronous=FULL``;
+        PostgreSQL ``synchronous_commit = on``)."""
         kind, where = parse_database_url(url, data_dir)
         if kind == "sqlite":
-            return cls(SQLiteBackend.open(Path(where)))
+            return cls(SQLiteBackend.open(Path(where), durability=durability))
         from desktop.relay.storage.postgres import PostgresBackend
 
-        return cls(PostgresBackend.open(where, migrate=migrate))
+        return cls(PostgresBackend.open(where, migrate=migrate, durability=durability))
 
     @property
     def shared(self) -> bool:

@@ -25,7 +25,8 @@ from typing import Any, Final
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from desktop.relay import api
+from desktop.core.wire import AccountJson
+from desktop.relay import routes
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay
 from desktop.relay.web import links
@@ -98,12 +99,12 @@ async def static(name: str, request: Request) -> Response:
     return Response(_file(name), media_type=media_type, headers=page_headers(_relay(request)))
 
 
-class WebSignIn(api.SignInBody):
+class WebSignIn(routes.SignInBody):
     """The API's sign-in body, with its limits; a ``device_name`` sent is ignored
     (the relay names the browser from its User-Agent)."""
 
 
-def _session_answer(relay: Relay, token: str, account: dict[str, Any]) -> dict[str, Any]:
+def _session_answer(relay: Relay, token: str, account: AccountJson) -> dict[str, object]:
     return {"account": account, "csrf_token": csrf_token(relay, token)}
 
 
@@ -116,8 +117,8 @@ async def web_sign_in(body: WebSignIn, request: Request) -> Response:
             "wrong_origin",
             f"Sign in from the ProfitRinger page at {relay.settings.base_url}/.",
         )
-    signed_in = await api.sign_in(
-        api.SignInBody(
+    signed_in = await routes.sign_in(
+        routes.SignInBody(
             email=body.email,
             password=body.password,
             device_name=device_name(request.headers.get("user-agent")),

@@ -30,9 +30,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, StrictStr
 
 from desktop.core.wire import iso
-from desktop.relay.api import RelayDep, SessionDep, Strict
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay
+from desktop.relay.routes import RelayDep, SessionDep, Strict
 from desktop.relay.web.auth import origin_allowed, set_cookie_header
 from desktop.relay.web.common import device_name, page_headers
 

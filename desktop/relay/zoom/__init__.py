@@ -1,6 +1,6 @@
 """The relay's Zoom integration (DESIGN.md "Zoom connection lifecycle", ZOOM.md).
 
-Modules: ``api`` (calls to Zoom), ``vault`` (tokens encrypted at rest, key
+Modules: ``client`` (calls to Zoom), ``vault`` (tokens encrypted at rest, key
 rotation), ``rows`` (the Zoom tables), ``connecting`` (connect links, PKCE
 and the OAuth callback), ``start_page`` (the connect link's start page:
 browser binding, bound and purge of pending connects), ``link_policy`` (which

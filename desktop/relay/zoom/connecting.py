@@ -19,15 +19,16 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from desktop.core import availability as rules
+from desktop.core.wire import StateJson
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
-from desktop.relay.storage import Transaction
+from desktop.relay.storage import Transaction, ZoomConnection
 from desktop.relay.zoom import link_policy
-from desktop.relay.zoom.api import ZoomError, ZoomRateLimited, ZoomUnavailable, ZoomUser
-from desktop.relay.zoom.rows import Connection, LinkConflict, ZoomRows
+from desktop.relay.zoom.client import ZoomError, ZoomRateLimited, ZoomUnavailable, ZoomUser
+from desktop.relay.zoom.rows import LinkConflict, ZoomRows
 from desktop.relay.zoom.tokens import ZoomNotConfigured, ZoomTokens
 from desktop.relay.zoom.vault import VaultError
 
@@ -47,7 +48,7 @@ class EndConnection(Protocol):
         state: rules.ZoomState,
         cause: str,
         problem: tuple[str, str] | None = None,
-    ) -> dict[str, Any]: ...
+    ) -> StateJson: ...
 
 
 class ConnectFailed(Exception):
@@ -303,7 +304,7 @@ class ConnectFlow:
         with contextlib.suppress(AccountGone):
             self._end(account_id, "disconnected", "zoom_scopes_missing", problem)
 
-    def _retire(self, previous: Connection) -> None:
+    def _retire(self, previous: ZoomConnection) -> None:
         """Revoke a replaced connection's grant, best effort. Not done when the same
         Zoom user reconnects: Zoom's revoke may end the user's whole authorization."""
         if previous.access_token is None or self.tokens.vault is None:

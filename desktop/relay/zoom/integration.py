@@ -28,12 +28,12 @@ from typing import Any, Final
 import httpx
 
 from desktop.core import availability as rules
-from desktop.core.wire import iso
+from desktop.core.wire import StateJson, iso
 from desktop.relay.claims import Claims
 from desktop.relay.relay import Relay
 from desktop.relay.service import AccountGone
-from desktop.relay.storage import StorageError, Transaction
-from desktop.relay.zoom.api import (
+from desktop.relay.storage import StorageError, Transaction, ZoomConnection
+from desktop.relay.zoom.client import (
     TokenGrant,
     ZoomApi,
     ZoomError,
@@ -47,7 +47,7 @@ from desktop.relay.zoom.connecting import (
     ConnectFlow,
 )
 from desktop.relay.zoom.planner import Job, Planner, Subject
-from desktop.relay.zoom.rows import Connection, SealedGrant, ZoomRows
+from desktop.relay.zoom.rows import SealedGrant, ZoomRows
 from desktop.relay.zoom.tokens import (
     ZoomConnectionExpired,
     ZoomNotConfigured,
@@ -60,9 +60,9 @@ __all__ = [
     "CALLBACK_PATH",
     "ConnectFailed",
     "Connected",
-    "MeetingLink",
     "ZoomConnectionExpired",
     "ZoomIntegration",
+    "ZoomMeeting",
     "ZoomNotConfigured",
     "ZoomNotConnected",
 ]
@@ -78,7 +78,7 @@ MAX_EVENT_AHEAD_MS: Final = 5 * 60 * 1000
 
 
 @dataclass(frozen=True)
-class MeetingLink:
+class ZoomMeeting:
     id: str
     topic: str
     join_url: str
@@ -194,7 +194,7 @@ class ZoomIntegration:
         state: rules.ZoomState,
         cause: str,
         problem: tuple[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> StateJson:
         def transition(s: rules.AccountAvailability, now: datetime) -> rules.AccountAvailability:
             return rules.set_zoom_state(s, state, now)
 
@@ -206,7 +206,7 @@ class ZoomIntegration:
         self._wake()
         return document
 
-    async def disconnect(self, account_id: str) -> dict[str, Any]:
+    async def disconnect(self, account_id: str) -> StateJson:
         """Delete the tokens (whatever Zoom says), then revoke at Zoom; push
         ``zoom_disconnected``. Works without Zoom configured (nothing to revoke then)."""
         connection = self.rows.get(account_id)
@@ -324,10 +324,11 @@ class ZoomIntegration:
 
     # -- presence -----------------------------------------------------------------------
 
-    def presence_event(self, zoom_user_id: str, status: str, event_ts: int) -> str:
+    async def presence_event(self, zoom_user_id: str, status: str, event_ts: int) -> str:
         """Apply a webhook presence event: ``applied``, ``ignored`` (stale, a
         repeat, or dated more than 5 minutes ahead) or ``unknown`` (no account has
-        this Zoom user, matched in any case; nothing kept)."""
+        this Zoom user, matched in any case; nothing kept). Returns once the
+        change is committed, together with the other events of this loop pass."""
         connection = self.rows.by_zoom_user(zoom_user_id)
         if connection is None or connection.state != "connected":
             return "unknown"
@@ -339,7 +340,7 @@ class ZoomIntegration:
             )
             return "ignored"
         try:
-            document = self.relay.service.change(
+            document = await self.relay.service.change_soon(
                 connection.account_id,
                 lambda s, now: rules.apply_presence(s, status, event_ts, now),
                 "presence_changed",
@@ -407,7 +408,7 @@ class ZoomIntegration:
         topic: str,
         start_time: datetime | None,
         duration_minutes: int | None,
-    ) -> MeetingLink:
+    ) -> ZoomMeeting:
         api, _ = self._require()
         request: dict[str, Any] = {"topic": topic, "type": 2 if start_time else 1}
         if start_time is not None:
@@ -422,7 +423,7 @@ class ZoomIntegration:
         if not isinstance(join_url, str) or not join_url.startswith(("https://", "http://")):
             raise ZoomUnavailable("Zoom's meeting answer has no join_url")
         start = result.get("start_time")
-        return MeetingLink(
+        return ZoomMeeting(
             id=str(result.get("id", "")),
             topic=str(result.get("topic", topic)),
             join_url=join_url,
@@ -466,7 +467,7 @@ class ZoomIntegration:
         """What the planner needs of every usable connection, read from the store."""
         return [self._subject_of(connection) for connection in self.rows.connected()]
 
-    def _subject_of(self, connection: Connection) -> Subject:
+    def _subject_of(self, connection: ZoomConnection) -> Subject:
         stored = self.relay.store.load_state(connection.account_id)
         since = None
         if stored is not None and stored.state.in_meeting:

@@ -38,13 +38,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
-from desktop.core.wire import WireError, parse_iso
-from desktop.relay.api import SessionDep, StateOut, Strict
+from desktop.core.wire import StateJson, WireError, parse_iso
+from desktop.relay.app import WEBHOOK_PATH
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay
+from desktop.relay.routes import SessionDep, StateOut, Strict
 from desktop.relay.service import AccountGone
 from desktop.relay.zoom import start_page
-from desktop.relay.zoom.api import ZoomApi, ZoomError, ZoomRateLimited
+from desktop.relay.zoom.client import ZoomApi, ZoomError, ZoomRateLimited
 from desktop.relay.zoom.integration import (
     CALLBACK_PATH,
     ConnectFailed,
@@ -53,7 +54,7 @@ from desktop.relay.zoom.integration import (
     ZoomNotConnected,
 )
 from desktop.relay.zoom.vault import open_vault
-from desktop.relay.zoom.webhooks import ZoomWebhooks
+from desktop.relay.zoom.webhooks import WebhookRoute, ZoomWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ async def connect(request: Request, session: SessionDep, zoom: IntegrationDep) -
 
 
 @api_router.delete("/integrations/zoom", response_model=StateOut)
-async def disconnect(session: SessionDep, zoom: IntegrationDep) -> dict[str, Any]:
+async def disconnect(session: SessionDep, zoom: IntegrationDep) -> StateJson:
     try:
         return await zoom.disconnect(session.account_id)
     except AccountGone as exc:
@@ -243,13 +244,15 @@ async def callback(request: Request, zoom: IntegrationDep) -> HTMLResponse:
     return page(200, "Zoom is connected", message)
 
 
-@zoom_router.post("/webhooks/zoom")
+@zoom_router.post(WEBHOOK_PATH)
 async def webhook(request: Request) -> dict[str, Any]:
-    """Zoom's webhook target (signed; see ZOOM.md)."""
+    """Zoom's webhook target (signed; see ZOOM.md). A POST is answered by
+    :class:`WebhookRoute` before routing; this route is its OpenAPI entry, and
+    answers the same way should a request reach it."""
     receiver: ZoomWebhooks = request.app.state.zoom_webhooks
     relay: Relay = request.app.state.relay
     body = await request.body()
-    return receiver.handle(request.headers, body, relay.clock().timestamp())
+    return await receiver.handle(request.headers, body, relay.clock().timestamp())
 
 
 def build_integration(
@@ -290,6 +293,13 @@ def install(app: FastAPI, relay: Relay) -> None:
         log.info("PROFITRINGER_ZOOM_WEBHOOK_SECRET is unset: Zoom webhooks are refused (503)")
     app.include_router(api_router)
     app.include_router(zoom_router)
+    # Installed first, so it sits innermost of the relay's middlewares: inside
+    # the body limit and the access log, ahead of FastAPI's routing.
+    app.add_middleware(
+        WebhookRoute,
+        receiver=app.state.zoom_webhooks,
+        now=lambda: relay.clock().timestamp(),
+    )
     start_page.install(app, relay, integration.vault)
 
     async def start(_: Relay) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from desktop.relay.storage import LinkConflict, SealedGrant, Store, Transaction
-from desktop.relay.storage import ZoomConnection as Connection
+from desktop.relay.storage import LinkConflict, SealedGrant, Store, Transaction, ZoomConnection
 
-__all__ = ["Connection", "LinkConflict", "SealedGrant", "ZoomRows"]
+__all__ = ["LinkConflict", "SealedGrant", "ZoomRows"]
 
 
 class ZoomRows:
@@ -24,15 +23,15 @@ class ZoomRows:
 
     # -- connections ----------------------------------------------------------------------
 
-    def get(self, account_id: str) -> Connection | None:
+    def get(self, account_id: str) -> ZoomConnection | None:
         return self.store.zoom_connection(account_id)
 
-    def by_zoom_user(self, zoom_user_id: str) -> Connection | None:
+    def by_zoom_user(self, zoom_user_id: str) -> ZoomConnection | None:
         """The connection linked to this Zoom user id, matched in any case (a field
         report says Zoom's webhooks carry the id lowercased)."""
         return self.store.zoom_by_user(zoom_user_id)
 
-    def connected(self) -> list[Connection]:
+    def connected(self) -> list[ZoomConnection]:
         return self.store.zoom_connected()
 
     def link_in(

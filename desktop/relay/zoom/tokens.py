@@ -22,14 +22,15 @@ from typing import Any, Final, TypeVar
 
 from desktop.relay.claims import Claims
 from desktop.relay.config import RelaySettings
-from desktop.relay.zoom.api import (
+from desktop.relay.storage import ZoomConnection
+from desktop.relay.zoom.client import (
     TokenGrant,
     ZoomApi,
     ZoomGrantDead,
     ZoomUnauthorized,
     ZoomUnavailable,
 )
-from desktop.relay.zoom.rows import Connection, SealedGrant, ZoomRows
+from desktop.relay.zoom.rows import SealedGrant, ZoomRows
 from desktop.relay.zoom.vault import TokenVault, VaultError
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class ZoomTokens:
                 return access, connection.api_url
             return await self._refresh_locked(connection)
 
-    async def _refresh_locked(self, connection: Connection) -> tuple[str, str | None]:
+    async def _refresh_locked(self, connection: ZoomConnection) -> tuple[str, str | None]:
         """Refresh with the account's lock held; commit the new pair, then return it.
 
         The exchange runs as its own task, shielded: once Zoom has rotated the
@@ -154,7 +155,7 @@ class ZoomTokens:
         if not task.cancelled():
             task.exception()  # retrieved: whoever awaited it has seen it (or left)
 
-    async def _refresh_and_commit(self, seen: Connection) -> tuple[str, str | None]:
+    async def _refresh_and_commit(self, seen: ZoomConnection) -> tuple[str, str | None]:
         """Take the account's refresh claim, then refresh what the row holds now,
         unless another relay refreshed since ``seen`` was read."""
         name = f"refresh:{seen.account_id}"
@@ -172,8 +173,8 @@ class ZoomTokens:
         return 2 * self.settings.zoom_http_timeout + 5
 
     async def _claim_refresh(
-        self, name: str, seen: Connection
-    ) -> tuple[Connection, tuple[str, str | None] | None]:
+        self, name: str, seen: ZoomConnection
+    ) -> tuple[ZoomConnection, tuple[str, str | None] | None]:
         """Wait for the refresh claim. Returns the row as it is now and, if another
         relay has replaced the pair ``seen`` held, its access token and REST base
         (then the claim is not kept and Zoom need not be asked)."""
@@ -203,7 +204,7 @@ class ZoomTokens:
             await asyncio.sleep(pause)
             pause = min(2 * pause, CLAIM_POLL_MAX)
 
-    def _replaced(self, seen: Connection, current: Connection) -> bool:
+    def _replaced(self, seen: ZoomConnection, current: ZoomConnection) -> bool:
         """Whether ``current`` holds another refresh token than ``seen`` did (the
         same one re-sealed by a key rotation is not another)."""
         if current.refresh_token == seen.refresh_token:
@@ -216,7 +217,7 @@ class ZoomTokens:
         except VaultError:
             return False
 
-    async def _exchange(self, connection: Connection) -> tuple[str, str | None]:
+    async def _exchange(self, connection: ZoomConnection) -> tuple[str, str | None]:
         api, vault = self.require()
         account_id = connection.account_id
         assert connection.refresh_token is not None

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from desktop.core.wire import parse_iso
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from desktop.core.wire import error_body, parse_iso
+from desktop.relay.app import WEBHOOK_PATH
 from desktop.relay.errors import ApiError
 from desktop.relay.zoom.integration import ZoomIntegration
 from desktop.relay.zoom.signatures import (
@@ -120,7 +123,7 @@ class ZoomWebhooks:
         self.integration = integration
         self._secret = secret
 
-    def handle(self, headers: Mapping[str, str], body: bytes, now: float) -> dict[str, Any]:
+    async def handle(self, headers: Mapping[str, str], body: bytes, now: float) -> dict[str, Any]:
         """Handle one delivery; returns the 200 body or raises :class:`ApiError`."""
         if not self._secret:
             log.warning("refused a Zoom webhook: PROFITRINGER_ZOOM_WEBHOOK_SECRET is not set")
@@ -144,14 +147,14 @@ class ZoomWebhooks:
         try:
             if not isinstance(event, dict):
                 raise Unreadable("the body is not a JSON object")
-            return self._apply(event)
+            return await self._apply(event)
         except Unreadable as exc:
             name = event.get("event") if isinstance(event, dict) else None
             kind = name if isinstance(name, str) and len(name) <= MAX_FIELD else "?"
             log.warning("acknowledged a signed Zoom webhook (%r) it cannot use: %s", kind, exc)
             return {"status": "ignored", "detail": str(exc)}
 
-    def _apply(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    async def _apply(self, event: Mapping[str, Any]) -> dict[str, Any]:
         name = _text(event, "event", "event")
         payload = _object(event, "payload", "payload")
         if name == "endpoint.url_validation":
@@ -162,7 +165,9 @@ class ZoomWebhooks:
             subject = _object(payload, "object", "payload.object")
             user_id = _text(subject, "id", "payload.object.id")
             status = _text(subject, "presence_status", "payload.object.presence_status")
-            outcome = self.integration.presence_event(user_id, status, _event_ts(event, subject))
+            outcome = await self.integration.presence_event(
+                user_id, status, _event_ts(event, subject)
+            )
             return {"status": outcome}
         if name == "app_deauthorized":
             user_id = _text(payload, "user_id", "payload.user_id")
@@ -191,3 +196,53 @@ class ZoomWebhooks:
         )
         if 0 < len(user_id) <= MAX_FIELD:
             self.integration.check_grant_soon(user_id)
+
+
+class WebhookRoute:
+    """``POST /webhooks/zoom`` as a plain ASGI route, ahead of FastAPI's
+    routing, dependency machinery and request objects (the way Starlette's own
+    pure-ASGI middlewares are written): the hot path's cost is then the work,
+    not the framework. Installed inside the relay's body limit and access log,
+    so a delivery is still bounded, timed and logged like any request. Any
+    other method or path goes on to the app (which answers 405 for a GET here,
+    and documents the route in its OpenAPI schema)."""
+
+    def __init__(self, app: ASGIApp, receiver: ZoomWebhooks, now: Callable[[], float]) -> None:
+        self.app = app
+        self.receiver = receiver
+        self.now = now
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != WEBHOOK_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            # As Starlette's Headers.get: the first of a repeated header counts.
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        extra: dict[str, str] = {}
+        try:
+            answer: Mapping[str, Any] = await self.receiver.handle(
+                headers, b"".join(chunks), self.now()
+            )
+            status = 200
+        except ApiError as exc:
+            answer, status, extra = error_body(exc.code, exc.message), exc.status, exc.headers or {}
+        # Any other exception goes up to the app's last-resort handler: a 500
+        # with the error body, and Zoom retries the delivery.
+        body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})

@@ -16,7 +16,7 @@ import pytest
 
 from desktop.relay.config import RelaySettings
 from desktop.relay.relay import Relay
-from desktop.relay.zoom.api import (
+from desktop.relay.zoom.client import (
     ZoomApi,
     ZoomApiFailed,
     ZoomGrantDead,

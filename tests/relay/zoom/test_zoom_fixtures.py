@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from desktop.core.availability import WEBHOOK_STATUSES
-from desktop.relay.zoom.api import SCOPES
+from desktop.relay.zoom.client import SCOPES
 from desktop.zoomsim.server import RunningZoomSim, run_in_thread
 from desktop.zoomsim.sim import PRESENCE_STATUSES
 from desktop.zoomsim.webhook_signing import sign
