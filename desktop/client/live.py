@@ -24,11 +24,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from typing import TYPE_CHECKING, Protocol
 
 from desktop.core.wire import (
     CLOSE_SESSION_GONE,
@@ -38,6 +34,10 @@ from desktop.core.wire import (
     now_utc,
     parse_live_message,
 )
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+    from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,14 @@ class LiveConnection:
 
     async def _connect_once(self) -> str | None:
         """One connection's life. ``None``: session gone; else why it ended."""
+        # websockets (and the importlib.metadata it pulls in) is imported here,
+        # on the client's thread at the first connection, not before the tray's
+        # first paint: about a sixth of the tray's start-up.
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
         try:
-            async with websockets.connect(
+            async with connect(
                 self.url,
                 additional_headers={"Authorization": f"Bearer {self._token}"},
                 open_timeout=self._open_timeout,
@@ -175,6 +181,8 @@ class LiveConnection:
             return f"an unexpected error ({type(exc).__name__})"
 
     async def _receive(self, ws: ClientConnection) -> str | None:
+        from websockets.exceptions import ConnectionClosed
+
         while True:
             try:
                 raw = await ws.recv()
