@@ -91,6 +91,14 @@ def _until_words(document: StateDocument, now: datetime) -> str:
     return f" until {format_time(override.ends_at, now)}"
 
 
+#: The menu's short line for each ``zoom.problem`` code the relay sends; the
+#: tooltip carries the relay's whole sentence.
+ZOOM_PROBLEM_LABELS: Final = {
+    "zoom_linked_elsewhere": "Zoom now connected to another account — connect",
+    "zoom_scopes_missing": "Zoom app lacks permissions — ask your admin",
+}
+
+
 def _zoom_line(document: StateDocument, now: datetime) -> str:
     if document.zoom_state == "connected":
         who = f" as {document.zoom_email}" if document.zoom_email else ""
@@ -98,6 +106,9 @@ def _zoom_line(document: StateDocument, now: datetime) -> str:
         return f"Zoom: connected{who}{meeting}"
     if document.zoom_state == "expired":
         return "Zoom: connection expired — reconnect to follow meetings again"
+    if document.zoom_problem is not None:
+        # The relay's own sentence (why, and what to do), as the web page shows it.
+        return f"Zoom: not connected. {document.zoom_problem.message}"
     return "Zoom: not connected — meetings will not pause your ringer"
 
 
@@ -148,11 +159,13 @@ def present(
     lines = [f"ProfitRinger: {ringer}", _zoom_line(document, now)]
     if document.zoom_state == "connected":
         return TrayStatus(kind, ringer, "\n".join(lines), document.since)
-    problem = (
-        "Zoom connection expired — reconnect"
-        if document.zoom_state == "expired"
-        else "Zoom not connected — connect"
-    )
+    if document.zoom_state == "expired":
+        problem = "Zoom connection expired — reconnect"
+    else:
+        problem = ZOOM_PROBLEM_LABELS.get(
+            document.zoom_problem.code if document.zoom_problem else "",
+            "Zoom not connected — connect",
+        )
     # The icon asks for action unless the ringer is off anyway; the words
     # keep giving the availability first.
     shown: StatusKind = kind if kind == "ringer_off" else "zoom_action"

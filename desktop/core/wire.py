@@ -221,6 +221,9 @@ class StateDocument:
     in_meeting: bool
     zoom_since: datetime | None
     cause: str
+    #: ``zoom.problem``: why Zoom is not connected, when the relay says (``None``
+    #: otherwise, and from a relay too old to say).
+    zoom_problem: ZoomProblem | None = None
 
     @classmethod
     def from_json(cls, raw: object) -> StateDocument:
@@ -258,7 +261,24 @@ class StateDocument:
             in_meeting=_field(zoom, "in_meeting", bool),
             zoom_since=parse_iso(zoom_since) if isinstance(zoom_since, str) else None,
             cause=_field(raw, "cause", str),
+            zoom_problem=_zoom_problem(zoom.get("problem")),
         )
+
+
+@dataclass(frozen=True)
+class ZoomProblem:
+    code: str
+    message: str
+
+
+def _zoom_problem(raw: object) -> ZoomProblem | None:
+    """``zoom.problem`` when it is ``{"code", "message"}`` with text in both."""
+    if not isinstance(raw, dict):
+        return None
+    code, message = raw.get("code"), raw.get("message")
+    if not isinstance(code, str) or not isinstance(message, str) or not code or not message:
+        return None
+    return ZoomProblem(code, message)
 
 
 def live_message(kind: MessageType, document: StateJson) -> LiveMessageJson:

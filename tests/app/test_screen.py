@@ -93,6 +93,12 @@ class Camera:
         with self.qtbot.waitExposed(menu, timeout=10_000):
             menu.popup(QPoint(geometry.left() - 200, geometry.bottom() + 4))
         self.qtbot.waitUntil(lambda: menu.geometry().height() > 100)
+        # Mapped is not yet painted: wait until the menu is on the screen (the
+        # root window is black where nothing is drawn).
+        self.qtbot.waitUntil(
+            lambda: share_of_colour(self._grab(menu.geometry()).toImage(), (0, 0, 0)) < 0.5,
+            timeout=10_000,
+        )
         screen = QGuiApplication.primaryScreen()
         assert screen.grabWindow(0).save(str(self.output / f"screen-{name}.png"))
         assert self._grab(menu.geometry()).save(str(self.output / f"menu-{name}.png"))
@@ -140,6 +146,20 @@ def test_tray_icon_and_menu_screenshots(
         ("paused", "paused", {"in_meeting": True, "cause": "meeting_started"}),
         ("unavailable", "unavailable", {"preferred": "unavailable", "cause": "meeting_ended"}),
         ("zoom-expired", "zoom_action", {"zoom_state": "expired", "cause": "zoom_expired"}),
+        (
+            "zoom-linked-elsewhere",
+            "zoom_action",
+            {
+                "zoom_state": "disconnected",
+                "cause": "zoom_linked_elsewhere",
+                "zoom_problem": {
+                    "code": "zoom_linked_elsewhere",
+                    "message": "Zoom ada@zoom.example was connected to another ProfitRinger "
+                    "account, and Zoom keeps one connection per Zoom user, so it is no "
+                    "longer connected here. Connect Zoom again to connect it to this account.",
+                },
+            },
+        ),
     ]
     for seq, (name, shown_as, fields) in enumerate(updates, start=10_000):
         app.bridge.live_message.emit("update", document(seq=seq, since=since, **fields))
@@ -160,4 +180,4 @@ def test_tray_icon_and_menu_screenshots(
     relay.start()
 
     shots = sorted(p.name for p in output.glob("tray-*-x4.png"))
-    assert len(shots) == 9, shots
+    assert len(shots) == 10, shots

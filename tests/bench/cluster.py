@@ -25,17 +25,15 @@ from typing import Any
 import httpx
 
 from desktop.zoomsim.server import run_in_thread
-from desktop.zoomsim.sim import SimConfig
 from tests.bench import fanout, harness
 from tests.bench.load import sweep
 from tests.bench.webhook import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    WEBHOOK_SECRET,
     BenchAccount,
     RelayTarget,
     _open_sockets,
     _seed,
+    local_zoom,
+    zoom_env,
 )
 from tests.support.cluster import SharedServers, shared_servers
 
@@ -110,21 +108,8 @@ def run(plan: ClusterPlan, out_dir: Path) -> dict[str, Any]:
         root = Path(tmp)
         accounts = [BenchAccount(i, f"bench{i}@example.com") for i in range(plan.accounts)]
         harness.add_accounts(root / "seed", [a.email for a in accounts], servers.database_url)
-        config = SimConfig(
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            webhook_secret=WEBHOOK_SECRET,
-            auto_approve=True,
-            default_user_email="",
-        )
-        with run_in_thread(config) as sim:
-            env = {
-                "PROFITRINGER_ZOOM_CLIENT_ID": CLIENT_ID,
-                "PROFITRINGER_ZOOM_CLIENT_SECRET": CLIENT_SECRET,
-                "PROFITRINGER_ZOOM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "PROFITRINGER_ZOOM_OAUTH_URL": sim.url,
-                "PROFITRINGER_ZOOM_API_URL": sim.url,
-            }
+        with run_in_thread(local_zoom()) as sim:
+            env = zoom_env(sim.url)
             relays = _relays(servers, root, env, plan.relays, out_dir)
             for relay in relays:
                 relay.env["PROFITRINGER_PUBLIC_URL"] = relays[0].url

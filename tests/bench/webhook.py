@@ -189,6 +189,28 @@ class FloorTarget:
         self.free.put_nowait(slot)
 
 
+def local_zoom() -> SimConfig:
+    """The local Zoom the benchmarks' relays use: consent approves itself."""
+    return SimConfig(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        webhook_secret=WEBHOOK_SECRET,
+        auto_approve=True,
+        default_user_email="",
+    )
+
+
+def zoom_env(sim_url: str) -> dict[str, str]:
+    """A relay's environment for the local Zoom at ``sim_url``."""
+    return {
+        "PROFITRINGER_ZOOM_CLIENT_ID": CLIENT_ID,
+        "PROFITRINGER_ZOOM_CLIENT_SECRET": CLIENT_SECRET,
+        "PROFITRINGER_ZOOM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PROFITRINGER_ZOOM_OAUTH_URL": sim_url,
+        "PROFITRINGER_ZOOM_API_URL": sim_url,
+    }
+
+
 def _seed(relay_url: str, sim_url: str, accounts: list[BenchAccount]) -> None:
     """Sign in, create the Zoom user, connect Zoom through the real OAuth flow."""
     with (
@@ -310,22 +332,8 @@ def run(plan: WebhookPlan, out_dir: Path) -> dict[str, Any]:
         data_dir = Path(tmp) / "relay"
         accounts = [BenchAccount(i, f"bench{i}@example.com") for i in range(plan.accounts)]
         harness.add_accounts(data_dir, [a.email for a in accounts])
-        config = SimConfig(
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            webhook_secret=WEBHOOK_SECRET,
-            auto_approve=True,
-            default_user_email="",
-        )
-        with run_in_thread(config) as sim:
-            env = {
-                "PROFITRINGER_ZOOM_CLIENT_ID": CLIENT_ID,
-                "PROFITRINGER_ZOOM_CLIENT_SECRET": CLIENT_SECRET,
-                "PROFITRINGER_ZOOM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "PROFITRINGER_ZOOM_OAUTH_URL": sim.url,
-                "PROFITRINGER_ZOOM_API_URL": sim.url,
-                **harness.BENCH_LIVE_LIMITS,
-            }
+        with run_in_thread(local_zoom()) as sim:
+            env = {**zoom_env(sim.url), **harness.BENCH_LIVE_LIMITS}
             relay = harness.relay_process(data_dir, out_dir / "logs" / "webhook-relay.log", env)
             with relay:
                 started = time.monotonic()

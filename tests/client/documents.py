@@ -22,6 +22,7 @@ def raw_document(
     cause: str = "snapshot",
     since: str | None = SINCE,
     email: str = "ada@example.com",
+    zoom_problem: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A state document; effective availability follows DESIGN.md's rules
     unless ``availability``/``reason`` are given."""
@@ -54,6 +55,7 @@ def raw_document(
             "email": "ada@zoom.example" if zoom_state == "connected" else None,
             "in_meeting": in_meeting,
             "since": since,
+            "problem": zoom_problem,
         },
         "cause": cause,
     }

@@ -13,6 +13,14 @@ from tests.client.documents import document
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 SINCE = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 HHMM = format_time(SINCE, NOW)
+LINKED_ELSEWHERE = {
+    "code": "zoom_linked_elsewhere",
+    "message": "Zoom z@zoom.example was connected to another ProfitRinger account.",
+}
+SCOPES_MISSING = {
+    "code": "zoom_scopes_missing",
+    "message": "Zoom did not grant user:read:presence_status.",
+}
 
 
 @pytest.mark.parametrize(
@@ -77,10 +85,39 @@ def test_online_states(fields: dict[str, Any], kind: str, icon: str, title: str)
         ({"zoom_state": "disconnected"}, "Zoom not connected — connect"),
         ({"zoom_state": "expired", "ringer_on": False}, "Zoom connection expired — reconnect"),
         ({}, None),
+        # the relay says why (zoom.problem): the menu line names it
+        (
+            {"zoom_state": "disconnected", "zoom_problem": LINKED_ELSEWHERE},
+            "Zoom now connected to another account — connect",
+        ),
+        (
+            {"zoom_state": "disconnected", "zoom_problem": SCOPES_MISSING},
+            "Zoom app lacks permissions — ask your admin",
+        ),
+        (
+            {"zoom_state": "disconnected", "zoom_problem": {"code": "new_kind", "message": "Why."}},
+            "Zoom not connected — connect",
+        ),
     ],
 )
 def test_a_zoom_problem_has_its_own_line(fields: dict[str, Any], problem: str | None) -> None:
     assert present(document(**fields), "online", None, NOW).zoom_problem == problem
+
+
+def test_the_tooltip_carries_the_relays_sentence_about_the_problem() -> None:
+    status = present(
+        document(zoom_state="disconnected", zoom_problem=SCOPES_MISSING), "online", None, NOW
+    )
+    assert f"Zoom: not connected. {SCOPES_MISSING['message']}" in status.tooltip
+    assert status.tooltip.startswith(f"ProfitRinger: Available since {HHMM}")
+    # a malformed problem is no problem: the usual words
+    plain = present(
+        document(zoom_state="disconnected", zoom_problem={"code": "", "message": 5}),
+        "online",
+        None,
+        NOW,
+    )
+    assert "meetings will not pause your ringer" in plain.tooltip
 
 
 def test_zoom_action_tooltip_still_says_the_availability() -> None:
