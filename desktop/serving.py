@@ -132,6 +132,8 @@ class ThreadedServer:
         self._server: PromptServer | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        #: The event loop serving, while it does (tests look into it).
+        self.loop: asyncio.AbstractEventLoop | None = None
         #: Called first thing in ``stop()`` (to wake requests that would hold it up).
         self.before_stop: Callable[[], None] | None = None
 
@@ -163,12 +165,17 @@ class ThreadedServer:
         server = PromptServer(self.config())
         self._server = server
 
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
         def run() -> None:
             try:
-                asyncio.run(server.serve(sockets=[sock]))
+                asyncio.run(serve())
             except BaseException as exc:  # reported by start()
                 self._error = exc
             finally:
+                self.loop = None
                 server.started_event.set()
 
         self._thread = threading.Thread(target=run, name=self._name, daemon=True)

@@ -350,14 +350,17 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
         redoc_url="/redoc" if relay.settings.api_docs else None,
     )
     app.state.relay = relay
-    app.state.live_admission = live.LiveAdmission(
-        relay.settings.max_unauthenticated_sockets_per_address
+    # Added first, so it sits innermost of the middlewares: inside the cookie
+    # sessions (web/auth.py), which a browser's socket needs, ahead of routing.
+    app.add_middleware(
+        live.LiveRoute,
+        relay=relay,
+        admission=live.LiveAdmission(relay.settings.max_unauthenticated_sockets_per_address),
     )
     app.state.start_hooks = start_hooks
     app.state.stop_hooks = stop_hooks
     install_error_handlers(app)
     app.include_router(routes.router)
-    app.include_router(live.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

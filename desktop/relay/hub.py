@@ -84,10 +84,16 @@ class LiveHub:
 
 
 class QueuedSubscriber:
-    """A subscriber whose messages are written by one task, in order.
+    """A subscriber whose messages are written in order, by a task that exists
+    only while there is something to write.
 
     ``send`` writes one text frame; ``closer`` closes the transport with a code.
+    An idle socket holds no task, queue or event of its own (at 10,000 sockets
+    each of those is memory), only this object: the first message makes the
+    queue and starts a writer, which ends when the queue is empty.
     """
+
+    __slots__ = ("_close", "_closer", "_queue", "_send", "_writer", "account_id", "session_id")
 
     def __init__(
         self,
@@ -100,27 +106,52 @@ class QueuedSubscriber:
         self.session_id = session_id
         self._send = send
         self._closer = closer
-        self._queue: collections.deque[str] = collections.deque(maxlen=MAX_QUEUED)
-        self._wake = asyncio.Event()
+        self._queue: collections.deque[str] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._close: tuple[int, str] | None = None
 
     def deliver(self, text: str) -> None:
+        if self._close is not None:
+            return
+        if self._queue is None:
+            self._queue = collections.deque(maxlen=MAX_QUEUED)
         self._queue.append(text)
-        self._wake.set()
+        self._start_writer()
 
     def close(self, code: int, reason: str) -> None:
+        """Close the socket with ``code`` once the message being written (if
+        any) is out; messages still queued are dropped."""
         if self._close is None:
             self._close = (code, reason)
-        self._wake.set()
+            self._start_writer()
 
-    async def run(self) -> None:
-        """Write queued messages until closed; then close the socket with its code."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue and self._close is None:
-                await self._send(self._queue.popleft())
+    @property
+    def writing(self) -> bool:
+        """Whether a writer task is running (a message or the close is pending)."""
+        return self._writer is not None
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        try:
+            queue = self._queue
+            while queue and self._close is None:
+                await self._send(queue.popleft())
             if self._close is not None:
-                with contextlib.suppress(Exception):
-                    await self._closer(*self._close)
-                return
+                await self._closer(*self._close)
+        except Exception as exc:  # the peer is gone: its socket's reader ends too
+            log.debug("a live socket write failed: %s", type(exc).__name__)
+        finally:
+            self._writer = None
+            if not self._queue:
+                self._queue = None
+
+    async def stop(self) -> None:
+        """The socket ended: stop a write still in flight."""
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer

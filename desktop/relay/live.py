@@ -1,5 +1,11 @@
 """The live socket ``GET /api/v1/live``: a snapshot on connect, then one update
-per committed change, until the client leaves or its session ends (4401)."""
+per committed change, until the client leaves or its session ends (4401).
+
+It is served by :class:`LiveRoute`, a plain ASGI route ahead of FastAPI's
+routing (as the webhook is): a socket lives for hours, and every layer it
+passes through keeps a frame, an exit stack or a scope copy alive as long as
+it does. An idle socket holds one task, the one reading it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ import contextlib
 import json
 import logging
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from desktop.core.wire import CLOSE_SESSION_GONE, live_message
 from desktop.relay.hub import QueuedSubscriber
@@ -20,8 +27,7 @@ from desktop.relay.throttle import address_key
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
-
+LIVE_PATH = "/api/v1/live"
 #: Standard "try again later": the socket was refused for a limit, not a session.
 CLOSE_TRY_LATER = 1013
 
@@ -70,10 +76,24 @@ async def _drain(websocket: WebSocket) -> None:
                 return
 
 
-@router.websocket("/api/v1/live")
-async def live(websocket: WebSocket) -> None:
-    relay: Relay = websocket.app.state.relay
-    admission: LiveAdmission = websocket.app.state.live_admission
+class LiveRoute:
+    """``GET /api/v1/live`` as a plain ASGI route (see the module's docstring).
+    Installed inside the cookie middleware, which turns a browser's cookie into
+    the bearer token; any other path goes on to the app."""
+
+    def __init__(self, app: ASGIApp, relay: Relay, admission: LiveAdmission) -> None:
+        self.app = app
+        self.relay = relay
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or scope["path"] != LIVE_PATH:
+            await self.app(scope, receive, send)
+            return
+        await live(self.relay, self.admission, WebSocket(scope, receive, send))
+
+
+async def live(relay: Relay, admission: LiveAdmission, websocket: WebSocket) -> None:
     address = address_key(websocket.client.host if websocket.client else "unknown")
     if not admission.enter(address):
         log.info("refused a live socket: too many unauthenticated ones from one address")
@@ -115,19 +135,10 @@ async def live(websocket: WebSocket) -> None:
             subscriber.close(CLOSE_SESSION_GONE, "account deleted")
         else:
             subscriber.deliver(json.dumps(live_message("snapshot", snapshot)))
-        writer = asyncio.create_task(subscriber.run())
-        reader = asyncio.create_task(_drain(websocket))
-        done, pending = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            # Both may end together (the peer went away while a message was being
-            # written); a write to a closed socket is how it ends, not an error.
-            if not task.cancelled():
-                task.exception()
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Until the peer leaves; a close of ours (4401, a session that ended)
+        # ends the read too, as the server queues the disconnect when it sends it.
+        await _drain(websocket)
     finally:
         expiry.cancel()
         relay.hub.remove(subscriber)
+        await subscriber.stop()

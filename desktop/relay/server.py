@@ -79,6 +79,10 @@ def uvicorn_config(
         # while each socket's zlib streams cost memory and every push would
         # compress the same text once per socket.
         ws_per_message_deflate=False,
+        # websockets' sans-I/O protocol: no task of its own per socket (pings on
+        # a timer), and it queues the disconnect when the app closes a socket,
+        # which is how live.py's one reading task learns of its own close.
+        ws="websockets-sansio",
         timeout_keep_alive=5,
         http=protocol_for(settings),
         # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise,

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support.live import next_message, open_live
 from tests.support.relay import RunningRelay
+from tests.support.waiting import wait_until
 
 PASSWORD = "correct horse battery"
 
@@ -184,5 +185,41 @@ def test_a_time_bound_override_expires_on_time_and_is_pushed(relay: RunningRelay
         assert expired["state"]["override"] is None
         assert expired["state"]["effective"]["availability"] == "available"
         await ws.close()
+
+    asyncio.run(scenario())
+
+
+IDLE_SOCKETS = 12
+
+
+def test_an_idle_socket_holds_one_task_on_the_relay_and_a_push_none_after_it(
+    relay: RunningRelay,
+) -> None:
+    """At 10,000 sockets every task and queue per socket is memory: an idle one
+    holds only the task reading it, and a push's writer ends once it is out."""
+    token_a, _ = users(relay)
+
+    def subscribers_idle() -> bool:
+        subscribers = relay.relay.hub._by_account.values()
+        return all(not s.writing for group in subscribers for s in group)
+
+    async def scenario() -> None:
+        before = relay.task_count()
+        sockets = [await open_live(relay.ws_url, token_a) for _ in range(IDLE_SOCKETS)]
+        for ws in sockets:
+            assert (await next_message(ws))["type"] == "snapshot"
+        wait_until(subscribers_idle, what="the snapshots' writers ended")
+        assert relay.task_count() == before + IDLE_SOCKETS
+
+        assert (await put(relay, token_a, "/api/v1/ringer", {"on": False})).status_code == 200
+        for ws in sockets:
+            assert (await next_message(ws))["state"]["ringer_on"] is False
+        wait_until(subscribers_idle, what="the update's writers ended")
+        assert relay.task_count() == before + IDLE_SOCKETS
+
+        for ws in sockets:
+            await ws.close()
+        wait_until(lambda: relay.relay.hub.count() == 0, what="the sockets left the hub")
+        wait_until(lambda: relay.task_count() == before, what="the sockets' tasks ended")
 
     asyncio.run(scenario())

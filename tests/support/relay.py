@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -47,6 +48,16 @@ class RunningRelay:
 
     def open_http_connections(self) -> int:
         return self._threaded.open_http_connections()
+
+    def task_count(self) -> int:
+        """How many asyncio tasks the relay's event loop holds now."""
+        loop = self._threaded.loop
+        assert loop is not None, "the relay is not serving"
+
+        async def count() -> int:
+            return len(asyncio.all_tasks())
+
+        return asyncio.run_coroutine_threadsafe(count(), loop).result(10)
 
     def start(self) -> None:
         self._threaded.start()
