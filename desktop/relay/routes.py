@@ -21,7 +21,15 @@ from desktop.relay.storage import Session
 router = APIRouter(prefix="/api/v1")
 
 
-def get_relay(request: Request) -> Relay:
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` one in
+# a worker thread, and the store's SQLite connection is the event loop's alone
+# (storage/store.py). A sync current_session touched the session row from a
+# worker thread while the loop wrote on the same connection: under a sign-in
+# flood that was a 500 (OperationalError) now and then, and a thread hop per
+# request besides.
+
+
+async def get_relay(request: Request) -> Relay:
     relay: Relay = request.app.state.relay
     return relay
 
@@ -38,7 +46,7 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
-def current_session(request: Request, relay: RelayDep) -> Session:
+async def current_session(request: Request, relay: RelayDep) -> Session:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise ApiError(

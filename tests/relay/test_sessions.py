@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -196,3 +197,28 @@ def test_deleting_the_account_needs_the_password_again(relay: RunningRelay) -> N
         right = api.request("DELETE", "/api/v1/account", json={"password": PASSWORD})
         assert right.status_code == 204
         assert api.get("/api/v1/state").status_code == 401
+
+
+def test_a_signed_in_request_reads_its_session_on_the_event_loop(relay: RunningRelay) -> None:
+    """The store's SQLite connection belongs to the event loop's thread: a
+    dependency FastAPI ran in a worker thread wrote the session row there while
+    the loop wrote too (a 500 under a sign-in flood)."""
+    relay.add_user("loop@example.com", "correct horse battery")
+    token = relay.sign_in("loop@example.com", "correct horse battery")
+    threads: list[str] = []
+    real = relay.relay.session_for
+
+    def recording(session_token: str) -> object:
+        threads.append(threading.current_thread().name)
+        return real(session_token)
+
+    relay.relay.session_for = recording
+    try:
+        with httpx.Client(base_url=relay.url) as client:
+            for path in ("/api/v1/state", "/api/v1/sessions"):
+                answer = client.get(path, headers={"Authorization": f"Bearer {token}"})
+                assert answer.status_code == 200, path
+    finally:
+        relay.relay.session_for = real
+    assert threads
+    assert set(threads) == {"relay"}

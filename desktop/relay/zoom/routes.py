@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 MAX_QUERY_VALUE: Final = 2048
 
 
-def get_integration(request: Request) -> ZoomIntegration:
+async def get_integration(request: Request) -> ZoomIntegration:
     integration: ZoomIntegration = request.app.state.zoom
     return integration
 
