@@ -175,6 +175,9 @@ class RedisBroker(Broker):
         self._lost = False
         self._problem: str | None = "the broker (Redis) has not connected yet"
         self._tasks: list[asyncio.Task[None]] = []
+        #: Set by stop(): the loops end at their next turn even if a cancellation
+        #: was lost inside redis-py (see stop()).
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sub_client: Any = None
         self._pub_client: Any = None
@@ -190,6 +193,7 @@ class RedisBroker(Broker):
         from redis.backoff import NoBackoff
 
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         self._wake_publisher = asyncio.Event()
         self._subscribed = asyncio.Event()
         # No retries inside redis-py: the broker's own loop retries, with backoff.
@@ -214,6 +218,13 @@ class RedisBroker(Broker):
             await asyncio.wait_for(self._subscribed.wait(), START_WAIT)
 
     async def stop(self) -> None:
+        """End both loops and close the clients. A cancellation that reaches
+        redis-py mid-command can be swallowed there (it then surfaces as a
+        connection error, which the loops retry): about one stop in 50 hung for
+        ever that way (tests/relay/test_broker.py). So the loops also check
+        ``_stopping``, and the publisher is woken to see it."""
+        self._stopping = True
+        self._wake_publisher.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -228,6 +239,11 @@ class RedisBroker(Broker):
         self._connected = False
         self._subscribed.clear()
         self._problem = "the broker (Redis) is stopped"
+
+    @property
+    def stopping(self) -> bool:
+        """Whether stop() has been called (and start() not since)."""
+        return self._stopping
 
     @property
     def connected(self) -> bool:
@@ -286,10 +302,10 @@ class RedisBroker(Broker):
             loop.call_soon_threadsafe(self._wake_publisher.set)
 
     async def _publish_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await self._wake_publisher.wait()
             self._wake_publisher.clear()
-            while self._outbox and self._connected:
+            while self._outbox and self._connected and not self._stopping:
                 batch = list(itertools.islice(self._outbox.items(), PUBLISH_BATCH))
                 try:
                     async with self._pub_client.pipeline(transaction=False) as pipe:
@@ -314,7 +330,7 @@ class RedisBroker(Broker):
         delay = BACKOFF_FIRST
         first = True
         ever_subscribed = False
-        while True:
+        while not self._stopping:
             pubsub = self._sub_client.pubsub()
             try:
                 await self._subscribe(pubsub)
@@ -334,6 +350,8 @@ class RedisBroker(Broker):
                 self._wake_publisher.set()
                 await self._listen(pubsub)
             except Exception as exc:  # RedisError, OSError, TimeoutError; any other too
+                if self.stopping:
+                    return
                 first = False
                 self.failures += 1
                 self._connected = False
@@ -364,7 +382,7 @@ class RedisBroker(Broker):
         loop = asyncio.get_running_loop()
         interval = self._health_check_interval
         heard = pinged = loop.time()
-        while True:
+        while not self.stopping:
             now = loop.time()
             if now - heard > 2 * interval:
                 raise TimeoutError("Redis stopped answering")

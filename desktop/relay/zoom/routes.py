@@ -293,8 +293,8 @@ def install(app: FastAPI, relay: Relay) -> None:
         log.info("PROFITRINGER_ZOOM_WEBHOOK_SECRET is unset: Zoom webhooks are refused (503)")
     app.include_router(api_router)
     app.include_router(zoom_router)
-    # Installed first, so it sits innermost of the relay's middlewares: inside
-    # the body limit and the access log, ahead of FastAPI's routing.
+    # Installed before the relay's own middlewares, so it sits inside the body
+    # limit and the access log, ahead of FastAPI's routing.
     app.add_middleware(
         WebhookRoute,
         receiver=app.state.zoom_webhooks,
