@@ -14,6 +14,7 @@ which renders them the same way.
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -90,15 +91,43 @@ class Camera:
 
         menu = self.app.menu.menu
         geometry = self.tray.geometry()
-        with self.qtbot.waitExposed(menu, timeout=10_000):
-            menu.popup(QPoint(geometry.left() - 200, geometry.bottom() + 4))
-        self.qtbot.waitUntil(lambda: menu.geometry().height() > 100)
-        # Mapped is not yet painted: wait until the menu is on the screen (the
-        # root window is black where nothing is drawn).
-        self.qtbot.waitUntil(
-            lambda: share_of_colour(self._grab(menu.geometry()).toImage(), (0, 0, 0)) < 0.5,
-            timeout=10_000,
-        )
+        where = QPoint(geometry.left() - 200, geometry.bottom() + 4)
+        closed = [time.monotonic()]
+        opened = [0.0]
+
+        # Open the menu as a person would, and wait until it is on the screen
+        # (mapped is not yet painted; the root window is black where nothing is
+        # drawn). A popup closes when it loses the keyboard focus, and the X
+        # server reports the focus leaving a popup only after it is unmapped:
+        # with the other core busy, the report for the menu just closed arrived
+        # after the next one had opened, and closed that one too, over and
+        # over. So open it only once Qt has seen the focus leave the last one
+        # (or after 3 s, if the report never comes), and open it again if it
+        # closes or is not drawn within 2 s.
+        def painted() -> None:
+            now = time.monotonic()
+            if not menu.isVisible():
+                focus_left = QGuiApplication.focusWindow() is not menu.windowHandle()
+                assert focus_left or now - closed[0] > 3, f"menu {name}: focus not yet left"
+                menu.popup(where)
+                opened[0] = now
+            assert menu.geometry().height() > 100, f"menu {name}: {menu.geometry()}"
+            black = share_of_colour(self._grab(menu.geometry()).toImage(), (0, 0, 0))
+            if black >= 0.5 and now - opened[0] > 2:
+                menu.hide()
+                closed[0] = now
+            assert black < 0.5, (
+                f"menu {name}: visible={menu.isVisible()} geometry={menu.geometry()} "
+                f"black={black:.2f}"
+            )
+
+        try:
+            self.qtbot.waitUntil(painted, timeout=20_000)
+        except BaseException:
+            QGuiApplication.primaryScreen().grabWindow(0).save(
+                str(self.output / f"failed-{name}.png")
+            )
+            raise
         screen = QGuiApplication.primaryScreen()
         assert screen.grabWindow(0).save(str(self.output / f"screen-{name}.png"))
         assert self._grab(menu.geometry()).save(str(self.output / f"menu-{name}.png"))
