@@ -9,6 +9,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -30,19 +31,36 @@ class RecordingBroker(Broker):
         self.published.append((account_id, seq, json.loads(text)["state"]["cause"]))
 
 
+class CountingExecutor:
+    """The transaction's executor, counting the statements sent through it (on
+    PostgreSQL each is a round trip)."""
+
+    def __init__(self, executor: Any, counts: CountingStore) -> None:
+        self._executor = executor
+        self._counts = counts
+
+    def __getattr__(self, name: str) -> object:
+        found = getattr(self._executor, name)
+        if name in ("all", "one", "run"):
+            self._counts.statements += 1
+        return found
+
+
 class CountingStore:
-    """Counts the transactions the service opens on a real store, and can
-    make the next commit fail."""
+    """Counts the transactions the service opens on a real store and the
+    statements sent in them, and can make the next commit fail."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.transactions = 0
+        self.statements = 0
         self.fail_next = False
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         self.transactions += 1
         with self.store.transaction() as tx:
+            tx._q = CountingExecutor(tx._q, self)  # type: ignore[assignment]
             yield tx
             if self.fail_next:
                 self.fail_next = False
@@ -95,6 +113,33 @@ def test_changes_of_one_loop_pass_share_one_commit(store: Store, counting: Count
     assert len(broker.published) == 6
     assert store.load_state(ids[0]).state.ringer_on is True  # type: ignore[union-attr]
     assert all(store.load_state(a).state.ringer_on is False for a in ids[1:])  # type: ignore[union-attr]
+
+
+def test_a_group_costs_two_statements_whatever_its_size(
+    store: Store, counting: CountingStore
+) -> None:
+    # On PostgreSQL every statement is a round trip: one reads and locks the
+    # group's rows, one writes them, however many webhooks the group holds.
+    ids = accounts(store, 40)
+    broker = RecordingBroker()
+    changes = service(counting, broker)
+
+    async def burst() -> list[object]:
+        futures = [changes.change_soon(a, ringer(False), "ringer_changed") for a in ids]
+        futures += [changes.change_soon(a, ringer(True), "ringer_changed") for a in ids[:5]]
+        return list(await asyncio.gather(*futures))
+
+    documents = asyncio.run(burst())
+    assert (counting.transactions, counting.statements) == (1, 2)
+    assert all(isinstance(d, dict) for d in documents)
+    assert len(broker.published) == 45
+    for account_id in ids[:5]:
+        stored = store.load_state(account_id)
+        assert stored is not None
+        assert (stored.state.ringer_on, stored.seq) == (True, 2)
+    stored = store.load_state(ids[5])
+    assert stored is not None
+    assert (stored.state.ringer_on, stored.seq) == (False, 1)
 
 
 def test_a_no_op_and_a_deleted_account_do_not_spoil_the_group(

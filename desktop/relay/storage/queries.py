@@ -9,7 +9,7 @@ it (Zoom rows, say) commit together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 
 from desktop.core.availability import AccountAvailability
@@ -626,7 +626,45 @@ class Transaction(Queries):
             " WHERE a.id = ?" + self._d.for_update_of("a"),
             (account_id,),
         )
-        if row is None:
-            return None
-        zoom = _summary(row[5:]) if row[4] is not None else ZoomSummary(None, None, None)
-        return StoredState(row[0], row[1], int(row[2]), state_from_json(row[3]), zoom)
+        return None if row is None else _stored_state(row)
+
+    def load_states_for_update(self, account_ids: Collection[str]) -> dict[str, StoredState]:
+        """:meth:`load_state_for_update` for several accounts in one statement (a
+        group commit's), their rows locked in id order, so two relays locking
+        overlapping groups never deadlock. Accounts that are gone are left out."""
+        ids = sorted(set(account_ids))
+        if not ids:
+            return {}
+        rows = self._all(
+            "SELECT a.id, a.email, a.seq, a.state,"
+            " z.account_id, z.zoom_email, z.since, z.problem_code, z.problem_message"
+            " FROM accounts a LEFT JOIN zoom_connections z ON z.account_id = a.id"
+            f" WHERE a.id IN ({', '.join('?' * len(ids))}) ORDER BY a.id"
+            + self._d.for_update_of("a"),
+            tuple(ids),
+        )
+        return {str(row[0]): _stored_state(row) for row in rows}
+
+    def save_states(self, states: Mapping[str, tuple[AccountAvailability, int]]) -> None:
+        """Write each account's state and seq in one statement (a group commit's),
+        the rows already locked by :meth:`load_states_for_update`, which read the
+        seq each new one follows."""
+        if not states:
+            return
+        params: list[object] = []
+        for account_id, (state, seq) in states.items():
+            params += (account_id, state_to_json(state), seq)
+        # VALUES columns are column1, column2… on both engines.
+        changed = self._run(
+            "UPDATE accounts SET state = v.column2, seq = v.column3"
+            f" FROM (VALUES {', '.join(['(?, ?, ?)'] * len(states))}) AS v"
+            " WHERE accounts.id = v.column1",
+            tuple(params),
+        )
+        if changed != len(states):
+            raise LookupError(f"{len(states) - changed} of {len(states)} accounts are gone")
+
+
+def _stored_state(row: Row) -> StoredState:
+    zoom = _summary(row[5:]) if row[4] is not None else ZoomSummary(None, None, None)
+    return StoredState(row[0], row[1], int(row[2]), state_from_json(row[3]), zoom)
