@@ -21,7 +21,7 @@ from desktop.core.availability import AccountAvailability, cause_of, settle
 from desktop.core.wire import StateJson, live_message, state_document
 from desktop.relay.broker import Broker
 from desktop.relay.logs import describe_exception
-from desktop.relay.storage import Store, Transaction
+from desktop.relay.storage import Store, StoredState, Transaction, ZoomSummary
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,28 @@ class _Applied:
     seq: int
     state: AccountAvailability
     document: StateJson
+
+
+def _applied(
+    stored: StoredState,
+    zoom: ZoomSummary,
+    before: AccountAvailability,
+    after: AccountAvailability,
+    seq: int,
+    cause: str,
+) -> _Applied:
+    """A committed change and the state document it is pushed as."""
+    document = state_document(
+        seq=seq,
+        account_id=stored.account_id,
+        email=stored.email,
+        state=after,
+        zoom_email=zoom.email,
+        zoom_since=zoom.since,
+        zoom_problem=zoom.problem,
+        cause=cause_of(before, after) or cause,
+    )
+    return _Applied(stored.account_id, seq, after, document)
 
 
 @dataclass(frozen=True)
@@ -184,19 +206,8 @@ class AvailabilityService:
                 continue
             seq += 1
             latest[item.account_id] = (after, seq)
-            zoom = row.zoom
-            assert zoom is not None
-            document = state_document(
-                seq=seq,
-                account_id=item.account_id,
-                email=row.email,
-                state=after,
-                zoom_email=zoom.email,
-                zoom_since=zoom.since,
-                zoom_problem=zoom.problem,
-                cause=cause_of(before, after) or item.cause,
-            )
-            outcomes[i] = _Applied(item.account_id, seq, after, document)
+            assert row.zoom is not None
+            outcomes[i] = _applied(row, row.zoom, before, after, seq, item.cause)
         tx.save_states(latest)
         return outcomes
 
@@ -224,17 +235,7 @@ class AvailabilityService:
             zoom = tx.zoom_summary(account_id)  # the side effect may have changed it
         seq = tx.save_state(account_id, after)
         assert zoom is not None
-        document = state_document(
-            seq=seq,
-            account_id=account_id,
-            email=stored.email,
-            state=after,
-            zoom_email=zoom.email,
-            zoom_since=zoom.since,
-            zoom_problem=zoom.problem,
-            cause=cause_of(stored.state, after) or cause,
-        )
-        return _Applied(account_id, seq, after, document)
+        return _applied(stored, zoom, stored.state, after, seq, cause)
 
     def _announce(self, applied: _Applied) -> None:
         """After the commit: push the document, arm the override's timer."""

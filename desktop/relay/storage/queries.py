@@ -611,6 +611,14 @@ class Queries:
             )
 
 
+#: An account's state with its Zoom summary (read by :func:`_stored_state`).
+_STATE_WITH_ZOOM = (
+    "SELECT a.id, a.email, a.seq, a.state,"
+    " z.account_id, z.zoom_email, z.since, z.problem_code, z.problem_message"
+    " FROM accounts a LEFT JOIN zoom_connections z ON z.account_id = a.id"
+)
+
+
 class Transaction(Queries):
     """The open transaction of ``Store.transaction()``: everything done through it
     commits together when the block ends, or not at all."""
@@ -620,10 +628,7 @@ class Transaction(Queries):
         the transaction ends (so a read-modify-write on another relay waits for
         this one). One statement: on PostgreSQL every round trip counts."""
         row = self._one(
-            "SELECT a.id, a.email, a.seq, a.state,"
-            " z.account_id, z.zoom_email, z.since, z.problem_code, z.problem_message"
-            " FROM accounts a LEFT JOIN zoom_connections z ON z.account_id = a.id"
-            " WHERE a.id = ?" + self._d.for_update_of("a"),
+            _STATE_WITH_ZOOM + " WHERE a.id = ?" + self._d.for_update_of("a"),
             (account_id,),
         )
         return None if row is None else _stored_state(row)
@@ -636,10 +641,8 @@ class Transaction(Queries):
         if not ids:
             return {}
         rows = self._all(
-            "SELECT a.id, a.email, a.seq, a.state,"
-            " z.account_id, z.zoom_email, z.since, z.problem_code, z.problem_message"
-            " FROM accounts a LEFT JOIN zoom_connections z ON z.account_id = a.id"
-            f" WHERE a.id IN ({', '.join('?' * len(ids))}) ORDER BY a.id"
+            _STATE_WITH_ZOOM
+            + f" WHERE a.id IN ({', '.join('?' * len(ids))}) ORDER BY a.id"
             + self._d.for_update_of("a"),
             tuple(ids),
         )
