@@ -42,32 +42,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _refuse(send, 413, "body_too_large", self._too_large)
-                return
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(self.read_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self.limit:
-                        await _refuse(send, 413, "body_too_large", self._too_large)
-                        return
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            await _refuse(
-                send, 408, "request_timeout", "The request body arrived too slowly; send it again."
-            )
+        body = await read_body(scope, receive, send, self.limit, self.read_timeout)
+        if isinstance(body, int):
             return
-        body = b"".join(chunks)
         # Not the webhook: its signature is checked over the raw bytes first (an
         # unsigned body gets 401), and a signed delivery it cannot use is
         # acknowledged, never 4xx'd, since Zoom never retries a 4xx (ZOOM.md);
@@ -91,9 +68,39 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    @property
-    def _too_large(self) -> str:
-        return f"The request body is larger than {self.limit} bytes."
+
+async def read_body(
+    scope: Scope, receive: Receive, send: Send, limit: int, read_timeout: float
+) -> bytes | int:
+    """The request's whole body, or the status it was refused with (413 over
+    ``limit`` bytes, 408 slower than ``read_timeout`` seconds), 0 if the client left."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return await _refuse(send, 413, "body_too_large", _too_large(limit))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(read_timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return 0
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return await _refuse(send, 413, "body_too_large", _too_large(limit))
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        return await _refuse(
+            send, 408, "request_timeout", "The request body arrived too slowly; send it again."
+        )
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes."
 
 
 #: Deeper JSON is refused before anything parses it: Python's parser raises
@@ -132,7 +139,7 @@ def json_too_deep(body: bytes) -> bool:
     return False
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+async def _refuse(send: Send, status: int, code: str, message: str) -> int:
     body = json.dumps(error_body(code, message)).encode()
     await send(
         {
@@ -146,6 +153,7 @@ async def _refuse(send: Send, status: int, code: str, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+    return status
 
 
 class AccessLog:
@@ -154,7 +162,6 @@ class AccessLog:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.log = logging.getLogger("desktop.relay.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -172,14 +179,23 @@ class AccessLog:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
-            if self.log.isEnabledFor(logging.INFO):
-                self.log.info(
-                    "%s %s %d %.1fms",
-                    escape_control(scope["method"]),
-                    escape_control(scope["path"]),
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                )
+            access_logged(scope, status, started)
+
+
+_access_log: Final = logging.getLogger("desktop.relay.access")
+
+
+def access_logged(scope: Scope, status: int, started: float) -> None:
+    """The access log's line for a request answered ``status`` (0: no answer),
+    begun at ``started`` (``time.perf_counter()``)."""
+    if _access_log.isEnabledFor(logging.INFO):
+        _access_log.info(
+            "%s %s %d %.1fms",
+            escape_control(scope["method"]),
+            escape_control(scope["path"]),
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
 
 
 #: Headers every HTML page carries: no scripts, no framing (clickjacking), no
@@ -312,6 +328,33 @@ async def purge_sessions(relay: Relay) -> None:
         await asyncio.sleep(relay.settings.purge_interval)
 
 
+class RelayApp(FastAPI):
+    """FastAPI with *front routes*: plain ASGI routes that see a request before
+    any of the app's middleware (FastAPI's own error, telemetry and body-limit
+    layers, and the relay's), for a path where that stack is most of the cost.
+    A front route brings its own body limit, access-log line and last-resort
+    answer, and passes every other request on."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.front_routes: list[Callable[[ASGIApp], ASGIApp]] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for wrap in reversed(self.front_routes):  # the first added sees requests first
+            app = wrap(app)
+        return app
+
+
+def add_front_route(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Put a front route (see :class:`RelayApp`) around ``app``'s whole stack."""
+    if not isinstance(app, RelayApp):
+        raise TypeError("front routes need an app made by create_app")
+    if app.middleware_stack is not None:
+        raise RuntimeError("front routes must be added before the app starts")
+    app.front_routes.append(wrap)
+
+
 #: Extra parts (the Zoom integration) install themselves through these.
 Installer = Callable[[FastAPI, Relay], None]
 StartHook = Callable[[Relay], Awaitable[None]]
@@ -340,7 +383,7 @@ def create_app(relay: Relay, installers: list[Installer] | None = None) -> FastA
             relay.service.stop()
             await relay.broker.stop()
 
-    app = FastAPI(
+    app = RelayApp(
         title="ProfitRinger relay",
         version=__version__,
         description="Accounts, availability, Zoom integration and live updates.",

@@ -28,13 +28,14 @@ import asyncio
 import collections
 import contextlib
 import itertools
-import json
 import logging
 import random
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+import orjson
 
 from desktop.relay.hub import LiveHub
 
@@ -276,7 +277,7 @@ class RedisBroker(Broker):
         kept = self._outbox.get(key)
         if kept is not None and kept[0] > seq:
             return
-        self._outbox[key] = (seq, json.dumps(payload, separators=(",", ":")))
+        self._outbox[key] = (seq, orjson.dumps(payload).decode())
         self._outbox.move_to_end(key)
         while len(self._outbox) > MAX_OUTBOX:
             self._outbox.popitem(last=False)
@@ -419,7 +420,7 @@ class RedisBroker(Broker):
         """One message from the channel: delivered to this relay's sockets unless
         this relay sent it (and delivered it) itself."""
         try:
-            message = json.loads(data) if isinstance(data, (bytes, str)) else None
+            message = orjson.loads(data) if isinstance(data, (bytes, str)) else None
         except ValueError:
             message = None
         if not isinstance(message, dict) or message.get("o") == self.origin:

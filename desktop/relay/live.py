@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -134,7 +135,7 @@ async def live(relay: Relay, admission: LiveAdmission, websocket: WebSocket) -> 
         except AccountGone:
             subscriber.close(CLOSE_SESSION_GONE, "account deleted")
         else:
-            subscriber.deliver(json.dumps(live_message("snapshot", snapshot)))
+            subscriber.deliver(orjson.dumps(live_message("snapshot", snapshot)).decode())
         # Until the peer leaves; a close of ours (4401, a session that ended)
         # ends the read too, as the server queues the disconnect when it sends it.
         await _drain(websocket)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import threading
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Final
+
+import orjson
 
 from desktop.core.wire import CLOSE_SESSION_GONE, live_message, now_utc
 from desktop.relay.broker import make_broker
@@ -316,9 +317,8 @@ class Relay:
                 except AccountGone:
                     self.hub.close_account(account_id, CLOSE_SESSION_GONE, "account deleted")
                     continue
-                self.broker.deliver_snapshot(
-                    account_id, document["seq"], json.dumps(live_message("snapshot", document))
-                )
+                message = orjson.dumps(live_message("snapshot", document)).decode()
+                self.broker.deliver_snapshot(account_id, document["seq"], message)
         except Exception as exc:  # the database is away too: the sweep retries later
             log.warning("fresh snapshots after a broker gap failed: %s", type(exc).__name__)
 

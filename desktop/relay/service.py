@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
+
+import orjson
 
 from desktop.core.availability import AccountAvailability, cause_of, settle
 from desktop.core.wire import StateJson, live_message, state_document
@@ -239,7 +240,7 @@ class AvailabilityService:
 
     def _announce(self, applied: _Applied) -> None:
         """After the commit: push the document, arm the override's timer."""
-        message = json.dumps(live_message("update", applied.document))
+        message = orjson.dumps(live_message("update", applied.document)).decode()
         self.broker.publish_state(applied.account_id, applied.seq, message)
         self._schedule_expiry(applied.account_id, applied.state)
 

@@ -3,12 +3,13 @@ state's JSON form, and the data directory's file helpers."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from desktop.core.availability import AccountAvailability, Effective, Override
 from desktop.core.wire import ZoomProblemJson, iso, parse_iso
@@ -89,7 +90,7 @@ class StoredState:
 
 def state_to_json(state: AccountAvailability) -> str:
     override = state.override
-    return json.dumps(
+    return orjson.dumps(
         {
             "ringer_on": state.ringer_on,
             "preferred": state.preferred,
@@ -108,8 +109,7 @@ def state_to_json(state: AccountAvailability) -> str:
             "effective": [state.effective.availability, state.effective.reason],
             "effective_since": iso(state.effective_since),
         },
-        separators=(",", ":"),
-    )
+    ).decode()
 
 
 def time_or_none(value: Any) -> datetime | None:
@@ -117,7 +117,7 @@ def time_or_none(value: Any) -> datetime | None:
 
 
 def state_from_json(text: str) -> AccountAvailability:
-    raw = json.loads(text)
+    raw = orjson.loads(text)
     override_raw = raw.get("override")
     override = (
         None

@@ -39,7 +39,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from desktop.core.wire import StateJson, WireError, parse_iso
-from desktop.relay.app import WEBHOOK_PATH
+from desktop.relay.app import WEBHOOK_PATH, add_front_route
 from desktop.relay.errors import ApiError
 from desktop.relay.relay import Relay
 from desktop.relay.routes import SessionDep, StateOut, Strict
@@ -293,12 +293,17 @@ def install(app: FastAPI, relay: Relay) -> None:
         log.info("PROFITRINGER_ZOOM_WEBHOOK_SECRET is unset: Zoom webhooks are refused (503)")
     app.include_router(api_router)
     app.include_router(zoom_router)
-    # Installed before the relay's own middlewares, so it sits inside the body
-    # limit and the access log, ahead of FastAPI's routing.
-    app.add_middleware(
-        WebhookRoute,
-        receiver=app.state.zoom_webhooks,
-        now=lambda: relay.clock().timestamp(),
+    # Ahead of the whole app, middlewares included (its own body limit and log).
+    receiver = app.state.zoom_webhooks
+    add_front_route(
+        app,
+        lambda inner: WebhookRoute(
+            inner,
+            receiver=receiver,
+            now=lambda: relay.clock().timestamp(),
+            limit=relay.settings.max_body_bytes,
+            read_timeout=relay.settings.body_read_timeout,
+        ),
     )
     start_page.install(app, relay, integration.vault)
 

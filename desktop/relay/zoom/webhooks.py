@@ -23,17 +23,19 @@ user's grant with a refresh at once, and only Zoom's answer can end it.
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from desktop.core.wire import error_body, parse_iso
-from desktop.relay.app import WEBHOOK_PATH
+from desktop.relay.app import WEBHOOK_PATH, access_logged, read_body
 from desktop.relay.errors import ApiError
+from desktop.relay.logs import describe_exception
 from desktop.relay.zoom.integration import ZoomIntegration
 from desktop.relay.zoom.signatures import (
     WebhookVerificationError,
@@ -113,8 +115,8 @@ def _deauthorized_at(event: Mapping[str, Any], payload: Mapping[str, Any]) -> in
 
 def _parse(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return orjson.loads(body)
+    except ValueError:  # orjson's own error is one, and so is nesting past its limit
         return None
 
 
@@ -199,50 +201,75 @@ class ZoomWebhooks:
 
 
 class WebhookRoute:
-    """``POST /webhooks/zoom`` as a plain ASGI route, ahead of FastAPI's
-    routing, dependency machinery and request objects (the way Starlette's own
-    pure-ASGI middlewares are written): the hot path's cost is then the work,
-    not the framework. Installed inside the relay's body limit and access log,
-    so a delivery is still bounded, timed and logged like any request. Any
-    other method or path goes on to the app (which answers 405 for a GET here,
-    and documents the route in its OpenAPI schema)."""
+    """``POST /webhooks/zoom`` as a plain ASGI route ahead of the whole app: a
+    front route (``RelayApp``) that sees the request before FastAPI's middleware,
+    the relay's own and the routing, the way Starlette's pure-ASGI middlewares
+    are written, so the hot path's cost is the work rather than the framework.
+    It applies the same body limit and writes the same access-log line as every
+    other request, and answers an unexpected failure with the 500 the app would
+    (Zoom retries it). Any other method or path goes on to the app (which
+    answers 405 for a GET here, and documents the route in its OpenAPI schema)."""
 
-    def __init__(self, app: ASGIApp, receiver: ZoomWebhooks, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        receiver: ZoomWebhooks,
+        now: Callable[[], float],
+        limit: int,
+        read_timeout: float,
+    ) -> None:
         self.app = app
         self.receiver = receiver
         self.now = now
+        self.limit = limit
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != WEBHOOK_PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+        started = time.perf_counter()
+        status = 0
+        try:
+            body = await read_body(scope, receive, send, self.limit, self.read_timeout)
+            if isinstance(body, int):
+                status = body
                 return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
+            status, payload, response_headers = await self._answer(scope, body)
+            await send(
+                {"type": "http.response.start", "status": status, "headers": response_headers}
+            )
+            await send({"type": "http.response.body", "body": payload})
+        finally:
+            access_logged(scope, status, started)
+
+    async def _answer(
+        self, scope: Scope, body: bytes
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             # As Starlette's Headers.get: the first of a repeated header counts.
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         extra: dict[str, str] = {}
         try:
-            answer: Mapping[str, Any] = await self.receiver.handle(
-                headers, b"".join(chunks), self.now()
-            )
+            answer: Mapping[str, Any] = await self.receiver.handle(headers, body, self.now())
             status = 200
         except ApiError as exc:
             answer, status, extra = error_body(exc.code, exc.message), exc.status, exc.headers or {}
-        # Any other exception goes up to the app's last-resort handler: a 500
-        # with the error body, and Zoom retries the delivery.
-        body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
-        response_headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": body})
+        except Exception as exc:
+            # As the app's last-resort handler: a 500 (Zoom retries it), logged with
+            # the type and frames only, since an exception's text may quote the request.
+            log.error("internal error on POST %s: %s", WEBHOOK_PATH, describe_exception(exc))
+            answer = error_body(
+                "internal_error", "The relay failed to handle this request; try again."
+            )
+            status = 500
+        payload = orjson.dumps(answer)
+        response_headers = _json_headers(payload)
+        for name, value in extra.items():
+            response_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        return status, payload, response_headers
+
+
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from desktop.relay.app import BodyLimit
+from desktop.relay.app import AccessLog, BodyLimit
 from desktop.relay.relay import Relay
 from desktop.relay.server import build_app
 from desktop.relay.zoom.integration import ZoomIntegration
@@ -24,6 +25,7 @@ from tests.relay.zoom.conftest import WEBHOOK_SECRET, signed_post
 from tests.support.relay import RunningRelay, relay_settings
 
 NOW = 1_780_000_000.0
+LIMIT = 4096
 
 
 class Inner:
@@ -42,7 +44,7 @@ def route(secret: str | None = WEBHOOK_SECRET) -> tuple[WebhookRoute, Inner]:
     inner = Inner()
     # A URL validation touches no account, so no integration is needed behind it.
     receiver = ZoomWebhooks(cast(ZoomIntegration, None), secret)
-    return WebhookRoute(inner, receiver, now=lambda: NOW), inner
+    return WebhookRoute(inner, receiver, now=lambda: NOW, limit=LIMIT, read_timeout=5.0), inner
 
 
 def call(
@@ -120,15 +122,64 @@ def test_every_other_request_goes_on_to_the_app() -> None:
     assert inner.paths == [("GET", "/webhooks/zoom"), ("POST", "/webhooks/zoom/x"), ("POST", "/")]
 
 
-def test_the_relay_installs_it_inside_the_body_limit(tmp_path: Path) -> None:
+def test_the_relay_puts_it_ahead_of_every_middleware(tmp_path: Path) -> None:
     relay = Relay(relay_settings(tmp_path / "relay", zoom_webhook_secret=WEBHOOK_SECRET))
     try:
-        layers: list[object] = [m.cls for m in build_app(relay).user_middleware]
+        app = build_app(relay)
+        layers: list[object] = [m.cls for m in app.user_middleware]
+        outermost = app.build_middleware_stack()
     finally:
         relay.close()
-    assert WebhookRoute in layers
-    # user_middleware lists the outermost first: the body limit wraps the route.
-    assert layers.index(BodyLimit) < layers.index(WebhookRoute)
+    # Not one of the app's middlewares (FastAPI's error, telemetry and body-limit
+    # layers wrap those): the whole stack sits behind it.
+    assert WebhookRoute not in layers
+    assert isinstance(outermost, WebhookRoute)
+    assert BodyLimit in layers
+    assert AccessLog in layers
+
+
+def test_it_keeps_the_body_limit_itself() -> None:
+    app, inner = route()
+    big = b'{"event":"x","pad":"' + b"a" * LIMIT + b'"}'
+    status, _, body = call(app, "POST", "/webhooks/zoom", big, signed(big))
+    assert status == 413
+    assert json.loads(body)["error"]["code"] == "body_too_large"
+    declared = {**signed(validation()), "content-length": str(LIMIT + 1)}
+    status, _, _ = call(app, "POST", "/webhooks/zoom", validation(), declared)
+    assert status == 413
+    assert inner.paths == []
+
+
+def test_a_body_that_trickles_in_is_refused_with_408() -> None:
+    inner = Inner()
+    receiver = ZoomWebhooks(cast(ZoomIntegration, None), WEBHOOK_SECRET)
+    app = WebhookRoute(inner, receiver, now=lambda: NOW, limit=LIMIT, read_timeout=0.05)
+    sent: list[Message] = []
+    scope = {"type": "http", "method": "POST", "path": "/webhooks/zoom", "headers": []}
+
+    async def receive() -> Message:
+        if not sent:  # the first part, then nothing until the timeout
+            sent.append({"type": "marker"})
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[1]["status"] == 408
+
+
+def test_each_delivery_gets_an_access_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = route()
+    with caplog.at_level(logging.INFO, logger="desktop.relay.access"):
+        call(app, "POST", "/webhooks/zoom", validation(), signed(validation()))
+        call(app, "POST", "/webhooks/zoom", validation(), signed(validation(), "wrong"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "desktop.relay.access"]
+    assert len(lines) == 2
+    assert lines[0].startswith("POST /webhooks/zoom 200 ")
+    assert lines[1].startswith("POST /webhooks/zoom 401 ")
 
 
 def test_an_unexpected_failure_is_a_500_with_the_error_body_and_zoom_retries(
@@ -142,6 +193,9 @@ def test_an_unexpected_failure_is_a_500_with_the_error_body_and_zoom_retries(
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
     assert "database" not in response.text
+    # The relay keeps serving, webhooks included.
+    monkeypatch.undo()
+    assert signed_post(zrelay, validation(), timestamp=int(time.time())).status_code == 200
 
 
 def test_a_real_relay_answers_a_url_validation_through_it(zrelay: RunningRelay) -> None:
